@@ -1,0 +1,72 @@
+"""A repository of this project's kind (dodo.py, services.yml, Dockerfiles),
+with a bare remote to commit back to: what a maintainer's fork is."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .upstreams import IDENTITY, git
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+HEADER = """\
+# Stand-in catalogue for privacy-oci.
+# Comments like this one must survive commit-hash.
+image_prefix: {prefix}
+
+services:
+"""
+
+
+def services_yaml(prefix: str, services: dict[str, dict]) -> str:
+    """services.yml text; each service: upstream, branch, platforms,
+    optional build_args, with a comment per service."""
+    text = HEADER.format(prefix=prefix)
+    for name, settings in services.items():
+        text += f"  # {name}: stand-in upstream\n  {name}:\n"
+        text += f"    upstream: {settings['upstream']}\n"
+        text += f"    branch: {settings.get('branch', 'main')}\n"
+        text += "    platforms:\n" + "".join(f"      - {p}\n" for p in settings["platforms"])
+        if settings.get("build_args"):
+            text += "    build_args:\n" + "".join(
+                f'      {k}: "{v}"\n' for k, v in settings["build_args"].items())
+    return text
+
+
+class ConfigRepo:
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.remote = self.directory / "remote.git"
+        self.checkout = self.directory / "checkout"
+
+    def create(self, prefix: str, services: dict[str, dict], dockerfiles: dict[str, str]) -> Path:
+        git("init", "--quiet", "--bare", "--initial-branch=main", str(self.remote))
+        source = self.directory / "seed"
+        source.mkdir(parents=True)
+        git("init", "--quiet", "--initial-branch=main", str(source))
+        shutil.copy(PROJECT_ROOT / "dodo.py", source / "dodo.py")
+        shutil.copy(PROJECT_ROOT / ".gitignore", source / ".gitignore")
+        (source / "services.yml").write_text(services_yaml(prefix, services))
+        for name, text in dockerfiles.items():
+            path = source / "Dockerfiles" / name / "Dockerfile"
+            path.parent.mkdir(parents=True)
+            path.write_text(text)
+        git("add", "--all", cwd=source)
+        git(*IDENTITY, "commit", "--quiet", "--message", "Catalogue", cwd=source)
+        git("push", "--quiet", str(self.remote), "HEAD:refs/heads/main", cwd=source)
+        shutil.rmtree(source)
+        return self.fresh_clone()
+
+    def fresh_clone(self) -> Path:
+        """A new clone of the remote, as a fresh CI job has: no doit state."""
+        if self.checkout.exists():
+            shutil.rmtree(self.checkout)
+        git("clone", "--quiet", str(self.remote), str(self.checkout))
+        return self.checkout
+
+    def remote_log(self) -> list[str]:
+        """Subjects of the remote's commits, newest first."""
+        return git("--git-dir", str(self.remote), "log", "--format=%s", "main").splitlines()
+
+    def remote_file(self, path: str) -> str:
+        return git("--git-dir", str(self.remote), "show", f"main:{path}")

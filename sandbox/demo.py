@@ -1,0 +1,92 @@
+"""The main job, end to end and offline, on an embedded default:
+
+a local registry, a busybox base image for amd64 and arm64, two stand-in
+upstreams (one built for amd64 + arm64 with a RUN step that runs under
+emulation, one for amd64), a catalogue repository with a bare remote; then
+``doit`` publishes, reads the index back, and a second ``doit`` does nothing.
+
+    python3 -m sandbox.demo [--workdir DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tasks.registry import RegistryClient
+
+from . import base_image
+from .config_repo import ConfigRepo
+from .registry import LocalRegistry
+from .upstreams import Upstream
+
+BASE_REPOSITORY = "sandbox/busybox"
+DEB_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "privacy-oci" / "debs"
+
+# A RUN step, so that the arm64 build really executes arm64 code.
+STAND_IN_DOCKERFILE = """\
+ARG BASE_IMAGE
+FROM ${BASE_IMAGE}
+ARG UPSTREAM_COMMIT=unknown
+COPY message.txt /app/message.txt
+RUN uname -m > /app/built-on && echo "$UPSTREAM_COMMIT" > /app/commit
+CMD ["cat", "/app/message.txt"]
+"""
+
+
+def stand_in_services(upstreams: dict[str, Upstream], base: str) -> dict[str, dict]:
+    platforms = {"hello-web": ["linux/amd64", "linux/arm64"], "hello-cli": ["linux/amd64"]}
+    return {name: {"upstream": upstream.url, "branch": upstream.branch,
+                   "platforms": platforms[name], "build_args": {"BASE_IMAGE": base}}
+            for name, upstream in upstreams.items()}
+
+
+def doit(checkout: Path, environment: dict, *args: str) -> int:
+    print(f"\n$ doit {' '.join(args)}", flush=True)
+    return subprocess.run(["doit", *args], cwd=checkout, env=environment).returncode
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workdir", type=Path, help="where to put everything (default: a new temporary folder)")
+    options = parser.parse_args(argv)
+    workdir = options.workdir or Path(tempfile.mkdtemp(prefix="privacy-oci-demo-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    print(f"demo folder: {workdir}")
+
+    with LocalRegistry(workdir / "registry") as registry:
+        base_image.publish(registry.host, BASE_REPOSITORY, DEB_CACHE)
+        base = f"{registry.host}/{BASE_REPOSITORY}:latest"
+        print(f"registry on {registry.host}; base image {base}")
+        upstreams = {}
+        for name in ("hello-web", "hello-cli"):
+            upstreams[name] = Upstream(workdir / "upstreams" / name)
+            upstreams[name].commit({"message.txt": f"hello from {name}\n"}, "first")
+        prefix = f"{registry.host}/privacy-oci"
+        checkout = ConfigRepo(workdir / "catalogue").create(
+            prefix, stand_in_services(upstreams, base),
+            {name: STAND_IN_DOCKERFILE for name in upstreams})
+        environment = {**os.environ, "PRIVACY_OCI_BUILDER": "buildah",
+                       "PRIVACY_OCI_BUILDAH_ROOT": str(workdir / "buildah")}
+
+        doit(checkout, environment, "list", "--status")
+        if doit(checkout, environment) != 0:
+            print("demo: the pipeline failed", file=sys.stderr)
+            return 1
+        client = RegistryClient({})
+        for name in upstreams:
+            index = client.manifest(f"{prefix}/{name}", "latest").json()
+            platforms = [f"{m['platform']['os']}/{m['platform']['architecture']}" for m in index["manifests"]]
+            print(f"{prefix}/{name}:latest -> {index['mediaType']} for {', '.join(platforms)}; "
+                  f"revision {index['annotations']['org.opencontainers.image.revision'][:12]}")
+        print("\nA second run has nothing to do:")
+        if doit(checkout, environment) != 0:
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""Builders: the one small interface the graph builds images through.
+
+A builder builds one platform of a service from a source tree and pushes it
+under a tag (returning the pushed manifest's digest), and assembles an image
+index from platform manifests already in the registry. Adding podman or
+kaniko means adding a module here and a line to ``BUILDERS``; the graph does
+not change.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from abc import ABC, abstractmethod
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import sh
+
+OUTPUT_TAIL_LINES = 25
+# Progress bars redraw with cursor movements even when output is not a terminal.
+TERMINAL_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+class BuildError(Exception):
+    """A builder command failed; the message ends with the tail of its output."""
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    context: Path
+    dockerfile: Path
+    platform: str
+    build_args: tuple[tuple[str, str], ...]
+    labels: tuple[tuple[str, str], ...]
+    image: str          # repository:tag to push the platform image to
+    cache_ref: str      # repository holding this platform's build cache
+
+
+@dataclass(frozen=True)
+class PlatformManifest:
+    platform: str
+    digest: str
+    media_type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class IndexRequest:
+    repository: str
+    tags: tuple[str, ...]
+    manifests: tuple[PlatformManifest, ...]
+    annotations: tuple[tuple[str, str], ...]
+
+
+class Builder(ABC):
+    name: str
+
+    @abstractmethod
+    def build(self, request: BuildRequest, work_dir: Path) -> str:
+        """Build and push one platform image; return the pushed digest."""
+
+    @abstractmethod
+    def push_index(self, request: IndexRequest, work_dir: Path) -> str:
+        """Push one image index under every tag, ``latest`` last; return its digest."""
+
+
+def run(command: list[str], what: str) -> None:
+    """Run a builder command (an argument list, never a shell string),
+    passing its output on to whatever stdout is at the time (doit captures it
+    per task); raise BuildError with the tail of it on failure."""
+    tail = deque(maxlen=OUTPUT_TAIL_LINES)
+
+    def echo(line):
+        line = TERMINAL_CONTROL.sub("", line)
+        tail.append(line.rstrip("\n"))
+        sys.stdout.write(line)
+
+    try:
+        sh.Command(command[0])(*command[1:], _env=dict(os.environ), _err_to_out=True, _out=echo, _in="")
+    except sh.ErrorReturnCode as error:
+        last = next((line for line in reversed(tail) if line.strip()), "")
+        raise BuildError(f"{what} exited {error.exit_code}: {last}\n" + "\n".join(tail)) from None
+    except sh.CommandNotFound:
+        raise BuildError(f"{command[0]} is not installed") from None
+
+
+def select(name: str | None, registry) -> Builder:
+    """The builder named by ``name`` (PRIVACY_OCI_BUILDER), or the first one
+    that works here: buildx when ``docker buildx version`` works, else buildah."""
+    from .buildah import BuildahBuilder
+    from .buildx import BuildxBuilder
+    builders = {"buildx": lambda: BuildxBuilder(registry), "buildah": lambda: BuildahBuilder(registry)}
+    if name:
+        if name not in builders:
+            raise BuildError(f"PRIVACY_OCI_BUILDER={name!r} is not a builder; use one of {', '.join(builders)}")
+        return builders[name]()
+    if shutil.which("docker") and subprocess.run(["docker", "buildx", "version"], capture_output=True).returncode == 0:
+        return builders["buildx"]()
+    if shutil.which(os.environ.get("PRIVACY_OCI_BUILDAH", "buildah")):
+        return builders["buildah"]()
+    raise BuildError("no builder found: install docker with the buildx plugin, or buildah")

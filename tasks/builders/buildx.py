@@ -1,0 +1,76 @@
+"""The Docker buildx builder, the CI default: one ``docker buildx build`` per
+platform, pushed under its tag, digest read from ``--metadata-file``; the
+index made with ``docker buildx imagetools create`` from those digests."""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from ..registry import RegistryClient, is_loopback, split_reference
+from . import Builder, BuildError, BuildRequest, IndexRequest, run
+
+
+class BuildxBuilder(Builder):
+    name = "buildx"
+
+    def __init__(self, registry: RegistryClient, environ=os.environ):
+        self.registry = registry
+        self.docker = environ.get("PRIVACY_OCI_DOCKER", "docker")
+
+    def build_command(self, request: BuildRequest, metadata_file: Path) -> list[str]:
+        host, _ = split_reference(request.image)
+        output = f"type=image,name={request.image},push=true"
+        if is_loopback(host):
+            output += ",registry.insecure=true"
+        command = [self.docker, "buildx", "build",
+                   "--platform", request.platform,
+                   "--file", str(request.dockerfile),
+                   # a single-platform manifest, not an index with attestations
+                   "--provenance=false",
+                   "--cache-from", f"type=registry,ref={request.cache_ref}",
+                   "--cache-to", f"type=registry,ref={request.cache_ref},mode=max",
+                   "--output", output,
+                   "--metadata-file", str(metadata_file)]
+        for name, value in request.build_args:
+            command += ["--build-arg", f"{name}={value}"]
+        for name, value in request.labels:
+            command += ["--label", f"{name}={value}"]
+        return command + [str(request.context)]
+
+    def build(self, request: BuildRequest, work_dir: Path) -> str:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=work_dir) as scratch:
+            metadata_file = Path(scratch, "metadata.json")
+            run(self.build_command(request, metadata_file), "docker buildx build")
+            try:
+                return json.loads(metadata_file.read_text())["containerimage.digest"]
+            except (OSError, ValueError, KeyError):
+                raise BuildError("docker buildx build wrote no image digest to its metadata file") from None
+
+    def index_commands(self, request: IndexRequest, index_digest: str | None) -> list[list[str]]:
+        """The first command creates the index under every tag but ``latest``;
+        the second copies it, by digest, to ``latest`` (which marks it done)."""
+        *first_tags, last_tag = request.tags
+        create = [self.docker, "buildx", "imagetools", "create"]
+        for name, value in request.annotations:
+            create += ["--annotation", f"index:{name}={value}"]
+        for tag in first_tags:
+            create += ["--tag", f"{request.repository}:{tag}"]
+        create += [f"{request.repository}@{m.digest}" for m in request.manifests]
+        copy = [self.docker, "buildx", "imagetools", "create",
+                "--tag", f"{request.repository}:{last_tag}",
+                f"{request.repository}@{index_digest}"]
+        return [create, copy]
+
+    def push_index(self, request: IndexRequest, work_dir: Path) -> str:
+        create, _ = self.index_commands(request, None)
+        run(create, "docker buildx imagetools create")
+        first_tag = request.tags[0]
+        pushed = self.registry.manifest(request.repository, first_tag, head=True)
+        if pushed is None:
+            raise BuildError(f"imagetools create did not publish {request.repository}:{first_tag}")
+        _, copy = self.index_commands(request, pushed.digest)
+        run(copy, "docker buildx imagetools create")
+        return pushed.digest

@@ -1,0 +1,245 @@
+"""The catalogue, ``services.yml``: its schema, its validation, and the one
+place that writes to it (the published commits, in a comment-preserving
+round trip).
+
+Every rule a catalogue must follow is checked here, before any task runs, and
+every error names the file, the service and the field.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import YAMLError
+
+TOP_LEVEL_KEYS = {"image_prefix", "services"}
+SERVICE_KEYS = {"upstream", "branch", "tag", "platforms", "dockerfile",
+                "build_args", "published"}
+PUBLISHED_KEYS = {"commit", "inputs"}
+
+# A registry path component (OCI distribution spec), kept lower case.
+SERVICE_NAME = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+PLATFORM = re.compile(r"^(?P<os>[a-z0-9]+)/(?P<arch>[a-z0-9]+)(?:/(?P<variant>v[0-9]+))?$")
+KNOWN_OS = {"linux", "windows", "freebsd"}
+KNOWN_ARCH = {"amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64", "mips64le"}
+BUILD_ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+COMMIT = re.compile(r"^[0-9a-f]{40}$")
+INPUTS = re.compile(r"^[0-9a-f]{12,64}$")
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# host[:port]/path, the part of an image reference before ':tag'.
+IMAGE_PREFIX = re.compile(
+    r"^(?:[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::[0-9]+)?|\[[0-9a-f:]+\](?::[0-9]+)?)"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
+REF_NAME = re.compile(r"^[A-Za-z0-9._/-]+$")
+
+
+class CatalogueError(Exception):
+    """A catalogue that cannot be used; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class Service:
+    """One service of the catalogue, validated."""
+    name: str
+    upstream: str
+    ref_kind: str              # "branch" or "tag"
+    ref: str
+    platforms: tuple[str, ...]
+    dockerfile: Path           # absolute
+    build_args: tuple[tuple[str, str], ...]
+    published_commit: str | None
+    published_inputs: str | None
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    path: Path
+    image_prefix: str
+    services: tuple[Service, ...]
+
+    def service(self, name: str) -> Service:
+        return next(s for s in self.services if s.name == name)
+
+    def image(self, service: Service) -> str:
+        """The repository the service's images are pushed to."""
+        return f"{self.image_prefix}/{service.name}"
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    return yaml
+
+
+def load(path: Path, environ=os.environ) -> Catalogue:
+    """Read and validate the catalogue at ``path``; raise CatalogueError."""
+    path = Path(path).resolve()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise CatalogueError(f"{path.name}: cannot read the catalogue: {error.strerror}") from None
+    try:
+        document = _yaml().load(text)
+    except YAMLError as error:
+        raise CatalogueError(f"{path.name}: not valid YAML: {error}") from None
+    return validate(document, path, environ)
+
+
+def validate(document, path: Path, environ=os.environ) -> Catalogue:
+    where = path.name
+    if not isinstance(document, dict):
+        raise CatalogueError(f"{where}: the catalogue must be a mapping with 'image_prefix' and 'services'")
+    unknown = set(document) - TOP_LEVEL_KEYS
+    if unknown:
+        raise CatalogueError(f"{where}: unknown top-level key(s) {_names(unknown)}; "
+                             f"accepted: {_names(TOP_LEVEL_KEYS)}")
+    prefix = _image_prefix(document.get("image_prefix"), where, environ)
+    services = document.get("services")
+    if not isinstance(services, dict) or not services:
+        raise CatalogueError(f"{where}: field 'services' must be a non-empty mapping of service name to settings")
+    repo_root = path.parent
+    return Catalogue(path=path, image_prefix=prefix,
+                     services=tuple(_service(str(name), settings, where, repo_root)
+                                    for name, settings in services.items()))
+
+
+def _image_prefix(value, where, environ) -> str:
+    field = f"{where}: field 'image_prefix'"
+    if not isinstance(value, str) or not value.strip():
+        raise CatalogueError(f"{field} must be a registry path such as "
+                             "'registry.example.org/group/project' or '${CI_REGISTRY_IMAGE}'")
+
+    def expand(match):
+        name = match.group(1)
+        if not environ.get(name):
+            raise CatalogueError(f"{field}: environment variable {name} is not set "
+                                 f"(it is used in {value!r})")
+        return environ[name]
+
+    expanded = ENV_REFERENCE.sub(expand, value.strip()).rstrip("/")
+    if not IMAGE_PREFIX.match(expanded):
+        raise CatalogueError(f"{field}: {expanded!r} is not a valid image reference prefix "
+                             "(lower-case host[:port]/path, no tag)")
+    return expanded
+
+
+def _service(name: str, settings, where: str, repo_root: Path) -> Service:
+    at = f"{where}: service '{name}'"
+    if not SERVICE_NAME.match(name):
+        raise CatalogueError(f"{at}: invalid service name; use lower-case letters, digits "
+                             "and single '.', '_' or '-' separators (it becomes an image name)")
+    if not isinstance(settings, dict):
+        raise CatalogueError(f"{at}: settings must be a mapping with at least 'upstream', "
+                             "'branch' or 'tag', and 'platforms'")
+    unknown = set(settings) - SERVICE_KEYS
+    if unknown:
+        raise CatalogueError(f"{at}: unknown field(s) {_names(unknown)}; accepted: {_names(SERVICE_KEYS)}")
+
+    upstream = settings.get("upstream")
+    if not isinstance(upstream, str) or not upstream.strip():
+        raise CatalogueError(f"{at}: field 'upstream' must be the upstream git repository URL")
+
+    refs = [kind for kind in ("branch", "tag") if kind in settings]
+    if len(refs) != 1:
+        raise CatalogueError(f"{at}: give exactly one of the fields 'branch' or 'tag' "
+                             "(the upstream ref to track)")
+    ref_kind = refs[0]
+    ref = settings[ref_kind]
+    if not isinstance(ref, str) or not REF_NAME.match(ref) or ref.startswith(("-", "/")) or ".." in ref:
+        raise CatalogueError(f"{at}: field '{ref_kind}' must be a git {ref_kind} name, got {ref!r}")
+
+    platforms = settings.get("platforms")
+    if not isinstance(platforms, list) or not platforms:
+        raise CatalogueError(f"{at}: field 'platforms' must be a non-empty list such as [linux/amd64, linux/arm64]")
+    for platform in platforms:
+        _check_platform(platform, f"{at}: field 'platforms'")
+    if len(set(platforms)) != len(platforms):
+        raise CatalogueError(f"{at}: field 'platforms' lists a platform twice")
+
+    dockerfile = _dockerfile(settings.get("dockerfile", f"Dockerfiles/{name}/Dockerfile"),
+                             f"{at}: field 'dockerfile'", repo_root)
+    build_args = _build_args(settings.get("build_args", {}), f"{at}: field 'build_args'")
+    commit, inputs = _published(settings.get("published"), f"{at}: field 'published'")
+    return Service(name=name, upstream=upstream.strip(), ref_kind=ref_kind, ref=ref,
+                   platforms=tuple(platforms), dockerfile=dockerfile, build_args=build_args,
+                   published_commit=commit, published_inputs=inputs)
+
+
+def _check_platform(platform, field):
+    match = PLATFORM.match(platform) if isinstance(platform, str) else None
+    if not match or match["os"] not in KNOWN_OS or match["arch"] not in KNOWN_ARCH:
+        raise CatalogueError(f"{field}: {platform!r} is not a platform; use os/arch[/variant] "
+                             f"with os in {_names(KNOWN_OS)} and arch in {_names(KNOWN_ARCH)}")
+
+
+def _dockerfile(value, field, repo_root: Path) -> Path:
+    if not isinstance(value, str) or not value.strip():
+        raise CatalogueError(f"{field} must be a path relative to the repository")
+    candidate = Path(value)
+    resolved = (repo_root / candidate).resolve()
+    if candidate.is_absolute() or not resolved.is_relative_to(repo_root.resolve()):
+        raise CatalogueError(f"{field}: {value!r} is outside the repository; "
+                             "give a path relative to the repository")
+    if not resolved.is_file():
+        raise CatalogueError(f"{field}: {value!r} does not exist")
+    return resolved
+
+
+def _build_args(value, field) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise CatalogueError(f"{field} must be a mapping of NAME: value")
+    args = []
+    for key, arg in value.items():
+        if not isinstance(key, str) or not BUILD_ARG_NAME.match(key):
+            raise CatalogueError(f"{field}: {key!r} is not a build-arg name (letters, digits, '_')")
+        if isinstance(arg, bool) or not isinstance(arg, (str, int, float)):
+            raise CatalogueError(f"{field}: {key} must be a string or number")
+        if "\n" in str(arg) or "\r" in str(arg):
+            raise CatalogueError(f"{field}: {key} must be a single line")
+        args.append((key, str(arg)))
+    return tuple(args)
+
+
+def _published(value, field):
+    if value is None:
+        return None, None
+    if not isinstance(value, dict) or set(value) != PUBLISHED_KEYS:
+        raise CatalogueError(f"{field} is written by commit-hash and must hold exactly "
+                             "'commit' and 'inputs'; remove it to rebuild the service")
+    commit, inputs = value["commit"], value["inputs"]
+    if not isinstance(commit, str) or not COMMIT.match(commit):
+        raise CatalogueError(f"{field}: 'commit' must be a full 40-character commit id")
+    if not isinstance(inputs, str) or not INPUTS.match(inputs):
+        raise CatalogueError(f"{field}: 'inputs' must be a hex digest")
+    return commit, inputs
+
+
+def _names(keys) -> str:
+    return ", ".join(sorted(map(str, keys)))
+
+
+def record_published(path: Path, published: dict[str, tuple[str, str]]) -> None:
+    """Write ``{service: (commit, inputs)}`` into the catalogue's ``published``
+    fields, keeping comments, order and quoting of everything else."""
+    path = Path(path)
+    yaml = _yaml()
+    document = yaml.load(path.read_text(encoding="utf-8"))
+    for name, (commit, inputs) in published.items():
+        settings = document["services"][name]
+        entry = settings.get("published")
+        if entry is None:
+            entry = settings["published"] = CommentedMap()
+        entry["commit"] = commit
+        entry["inputs"] = inputs
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("w", encoding="utf-8") as stream:
+        yaml.dump(document, stream)
+    temporary.replace(path)

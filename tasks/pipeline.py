@@ -1,0 +1,185 @@
+"""The run's context: the catalogue, and the facts gathered about it from
+upstream git and the registry, each looked up at most once per run.
+
+Task creators only read the catalogue (no network); the facts are gathered
+the first time an ``uptodate`` check or an action asks for them, for all
+services at once and concurrently. Tasks share values through here, never
+through doit's ``getargs`` (which breaks when the producer is skipped).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import decide_stale, upstream
+from .builders import Builder, BuildError, PlatformManifest, select
+from .catalogue import Catalogue, Service
+from .registry import RegistryClient, RegistryError
+
+MAX_CONCURRENT_REGISTRY_CHECKS = 16
+
+
+class StageFailed(Exception):
+    """A stage of one service failed; the message says what to fix."""
+
+
+@dataclass
+class Outcome:
+    """What happened to one service in this run, for the summary."""
+    built: dict[str, str] = field(default_factory=dict)       # platform -> digest
+    failures: dict[str, str] = field(default_factory=dict)    # task name -> reason
+    index_digest: str | None = None
+    recorded: bool = False
+
+
+class Pipeline:
+    def __init__(self, root: Path, catalogue: Catalogue, environ=os.environ):
+        self.root = Path(root)
+        self.catalogue = catalogue
+        self.environ = environ
+        self.work_dir = self.root / ".work"
+        self.outcomes = {s.name: Outcome() for s in catalogue.services}
+        # One lock per memo: plans are made in threads that resolve commits
+        # and open the registry client, each under its own lock.
+        self._parts_lock = threading.Lock()
+        self._commits_lock = threading.Lock()
+        self._plans_lock = threading.Lock()
+        self._outcomes_lock = threading.Lock()
+        self._commits: dict | None = None
+        self._plans: dict | None = None
+        self._registry: RegistryClient | None = None
+        self._builder: Builder | None = None
+
+    # -- parts, made when first needed ----------------------------------------
+    @property
+    def registry(self) -> RegistryClient:
+        with self._parts_lock:
+            if self._registry is None:
+                self._registry = RegistryClient(self.environ)
+            return self._registry
+
+    @property
+    def builder(self) -> Builder:
+        registry = self.registry
+        with self._parts_lock:
+            if self._builder is None:
+                self._builder = select(self.environ.get("PRIVACY_OCI_BUILDER"), registry)
+            return self._builder
+
+    def image(self, service: Service) -> str:
+        return self.catalogue.image(service)
+
+    def source_dir(self, service: Service) -> Path:
+        return self.work_dir / "src" / service.name
+
+    # -- facts ---------------------------------------------------------------
+    @property
+    def facts_gathered(self) -> bool:
+        return self._plans is not None
+
+    def inputs(self, service: Service) -> str:
+        return decide_stale.build_inputs_digest(service.dockerfile.read_bytes(),
+                                                service.platforms, service.build_args)
+
+    def commit(self, service: Service) -> str:
+        """The upstream commit this run works on; all services' refs are
+        resolved together, once."""
+        with self._commits_lock:
+            if self._commits is None:
+                self._commits = upstream.resolve_all(
+                    {s.name: (s.upstream, s.ref_kind, s.ref) for s in self.catalogue.services})
+        commit = self._commits[service.name]
+        if isinstance(commit, upstream.UpstreamError):
+            raise StageFailed(f"upstream {service.upstream} ({service.ref_kind} {service.ref}): {commit}")
+        return commit
+
+    def plan(self, service: Service) -> decide_stale.ServicePlan:
+        """What is pending for ``service``, as decided at the start of the
+        run. Plans of all services are made together, concurrently."""
+        with self._plans_lock:
+            if self._plans is None:
+                services = self.catalogue.services
+                with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_REGISTRY_CHECKS, len(services))) as pool:
+                    self._plans = dict(zip((s.name for s in services),
+                                           pool.map(self._plan_or_error, services)))
+        plan = self._plans[service.name]
+        if isinstance(plan, StageFailed):
+            raise plan
+        return plan
+
+    def _plan_or_error(self, service: Service):
+        try:
+            commit, inputs = self.commit(service), self.inputs(service)
+            recorded = decide_stale.is_recorded(service.published_commit, service.published_inputs,
+                                                commit, inputs)
+            if recorded:
+                return decide_stale.plan(service.name, commit, inputs, True, service.platforms, (), True)
+            if self.index_published(service, commit, inputs):
+                return decide_stale.plan(service.name, commit, inputs, False, service.platforms, (), True)
+            published = [p for p in service.platforms if self.platform_manifest(service, commit, inputs, p)]
+            return decide_stale.plan(service.name, commit, inputs, False, service.platforms, published, False)
+        except StageFailed as error:
+            return error
+        except RegistryError as error:
+            return StageFailed(f"registry: {error}")
+
+    def index_published(self, service: Service, commit: str, inputs: str) -> bool:
+        """Whether the registry's ``latest`` index was made for this build key."""
+        index = self.registry.manifest(self.image(service), "latest")
+        if index is None:
+            return False
+        return decide_stale.index_matches(index.json().get("annotations"), commit, inputs)
+
+    def platform_manifest(self, service: Service, commit: str, inputs: str,
+                          platform: str) -> PlatformManifest | None:
+        tag = decide_stale.platform_tag(commit, inputs, platform)
+        manifest = self.registry.manifest(self.image(service), tag, head=True)
+        if manifest is None:
+            return None
+        return PlatformManifest(platform, manifest.digest, manifest.media_type, manifest.size)
+
+    def pending(self, service: Service, check) -> bool:
+        """For ``uptodate``: whether ``check(plan)`` says work is pending.
+        When the facts cannot be gathered the task runs, and its action
+        reports why."""
+        try:
+            return check(self.plan(service))
+        except StageFailed:
+            return True
+
+    # -- outcomes ------------------------------------------------------------
+    def record_built(self, service: Service, platform: str, digest: str) -> None:
+        with self._outcomes_lock:
+            self.outcomes[service.name].built[platform] = digest
+
+    def record_index(self, service: Service, digest: str) -> None:
+        with self._outcomes_lock:
+            self.outcomes[service.name].index_digest = digest
+
+    def failures(self, service: Service) -> dict[str, str]:
+        with self._outcomes_lock:
+            return dict(self.outcomes[service.name].failures)
+
+    def attempt(self, service: Service, task_name: str, action) -> bool:
+        """Run one service's stage so that its failure is the service's
+        outcome, not the end of the run: it is reported at once and in the
+        summary, the service's ``verify`` task fails the run, and every other
+        service still runs to the end and is recorded."""
+        try:
+            action()
+        except (StageFailed, RegistryError, upstream.UpstreamError, BuildError) as error:
+            self._report_failure(service, task_name, str(error))
+        except Exception as error:  # a bug must not stop the other services either
+            self._report_failure(service, task_name, "".join(
+                traceback.format_exception(type(error), error, error.__traceback__)).strip())
+        return True
+
+    def _report_failure(self, service, stage, message):
+        with self._outcomes_lock:
+            self.outcomes[service.name].failures[stage] = message
+        print(f"FAILED {stage}: {message}", file=sys.stderr)

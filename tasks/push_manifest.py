@@ -1,0 +1,60 @@
+"""push-manifest: once every platform of a service is in the registry, one
+image index over them, annotated and tagged with the upstream commit and
+``latest`` (pushed last, so that it marks the index as done)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from . import build, decide_stale
+from .builders import IndexRequest
+from .catalogue import Service
+from .pipeline import Pipeline, StageFailed
+
+BASENAME = "push-manifest"
+
+
+def task_name(service: Service) -> str:
+    return f"{BASENAME}:{service.name}"
+
+
+def tasks(pipeline: Pipeline):
+    yield {"basename": BASENAME, "name": None, "doc": "push each service's multi-arch image index once all its platforms are built"}
+    for service in pipeline.catalogue.services:
+        yield {
+            "basename": BASENAME,
+            "name": service.name,
+            "doc": f"push {service.name}'s multi-arch image index once all its platforms are built",
+            "actions": [(pipeline.attempt, [service, task_name(service), lambda s=service: push(pipeline, s)])],
+            "task_dep": [build.task_name(service, p) for p in service.platforms],
+            "uptodate": [lambda s=service: not pipeline.pending(s, lambda plan: plan.needs_index)],
+        }
+
+
+def annotations(service: Service, plan: decide_stale.ServicePlan, created: datetime):
+    version = service.ref if service.ref_kind == "tag" else plan.commit[:decide_stale.SHORT_COMMIT]
+    return (("org.opencontainers.image.source", service.upstream),
+            ("org.opencontainers.image.revision", plan.commit),
+            ("org.opencontainers.image.created", created.strftime("%Y-%m-%dT%H:%M:%SZ")),
+            ("org.opencontainers.image.version", version),
+            (decide_stale.INPUTS_ANNOTATION, plan.inputs))
+
+
+def push(pipeline: Pipeline, service: Service) -> None:
+    plan = pipeline.plan(service)
+    manifests, missing = [], []
+    for platform in service.platforms:
+        manifest = pipeline.platform_manifest(service, plan.commit, plan.inputs, platform)
+        (manifests.append(manifest) if manifest else missing.append(platform))
+    if missing:
+        failures = pipeline.failures(service)
+        reasons = [f"{p} ({build.task_name(service, p)} failed)" if build.task_name(service, p) in failures
+                   else p for p in missing]
+        raise StageFailed(f"index not pushed: no image yet for {', '.join(reasons)}")
+    request = IndexRequest(repository=pipeline.image(service),
+                           tags=decide_stale.index_tags(plan.commit),
+                           manifests=tuple(manifests),
+                           annotations=annotations(service, plan, datetime.now(timezone.utc)))
+    digest = pipeline.builder.push_index(request, pipeline.work_dir / "builder")
+    pipeline.record_index(service, digest)
+    print(f"{service.name}: pushed index {digest} as "
+          + ", ".join(f"{request.repository}:{tag}" for tag in request.tags))

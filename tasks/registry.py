@@ -1,0 +1,180 @@
+"""A small client of the OCI distribution API: enough to learn what is
+published (manifests by tag), read it back, and put an image index.
+
+Registries on loopback are spoken to over plain HTTP, as Docker treats them;
+all others over HTTPS. Credentials come from the environment and are sent only
+to the registry (or the token service it names), never logged.
+"""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import os
+import re
+import threading
+from dataclasses import dataclass
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+ACCEPT = ", ".join([OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST])
+TIMEOUT_SECONDS = 30
+USER_ENV = ("PRIVACY_OCI_REGISTRY_USER", "CI_REGISTRY_USER")
+PASSWORD_ENV = ("PRIVACY_OCI_REGISTRY_PASSWORD", "CI_REGISTRY_PASSWORD")
+
+
+class RegistryError(Exception):
+    """The registry could not be reached or refused a request."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    digest: str
+    media_type: str
+    size: int
+    body: bytes
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+def split_reference(repository: str) -> tuple[str, str]:
+    """'host:port/a/b' -> ('host:port', 'a/b')."""
+    host, _, path = repository.partition("/")
+    return host, path
+
+
+def is_loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if not host.startswith("[") else host[1:host.index("]")]
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _env(names, environ) -> str | None:
+    return next((environ[n] for n in names if environ.get(n)), None)
+
+
+class RegistryClient:
+    """One client per run; connections are reused and it is safe to share
+    between threads for the requests made here."""
+
+    def __init__(self, environ=os.environ):
+        self._user = _env(USER_ENV, environ)
+        self._password = _env(PASSWORD_ENV, environ)
+        self._tokens: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+        self._session = requests.Session()
+        retry = Retry(total=5, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504),
+                      allowed_methods=None, respect_retry_after_header=True, raise_on_status=False)
+        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=32)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+
+    # -- reading -------------------------------------------------------------
+    def manifest(self, repository: str, reference: str, *, head: bool = False) -> Manifest | None:
+        """The manifest or index at ``reference`` (a tag or digest), or None
+        when the registry does not have it."""
+        response = self._request("HEAD" if head else "GET", repository,
+                                 f"manifests/{reference}", headers={"Accept": ACCEPT})
+        if response.status_code == 404:
+            return None
+        self._check(response, f"read {repository}:{reference}")
+        body = b"" if head else response.content
+        digest = response.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(body).hexdigest()
+        size = int(response.headers.get("Content-Length") or len(body))
+        media_type = response.headers.get("Content-Type", "").split(";")[0]
+        return Manifest(digest, media_type, size, body)
+
+    def blob(self, repository: str, digest: str) -> bytes:
+        response = self._request("GET", repository, f"blobs/{digest}")
+        self._check(response, f"read blob {digest} of {repository}")
+        return response.content
+
+    def tags(self, repository: str) -> list[str]:
+        response = self._request("GET", repository, "tags/list")
+        if response.status_code == 404:
+            return []
+        self._check(response, f"list tags of {repository}")
+        return response.json().get("tags") or []
+
+    # -- writing -------------------------------------------------------------
+    def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
+        response = self._request("PUT", repository, f"manifests/{reference}",
+                                 headers={"Content-Type": media_type}, data=body)
+        self._check(response, f"push {repository}:{reference}")
+        return response.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(body).hexdigest()
+
+    # -- plumbing ------------------------------------------------------------
+    def _request(self, method, repository, path, headers=None, data=None):
+        host, name = split_reference(repository)
+        scheme = "http" if is_loopback(host) else "https"
+        url = f"{scheme}://{host}/v2/{name}/{path}"
+        scope = f"repository:{name}:{'pull,push' if method == 'PUT' else 'pull'}"
+        headers = dict(headers or {})
+        token = self._tokens.get((host, scope))
+        if token:
+            headers["Authorization"] = token
+        response = self._send(method, url, headers, data)
+        if response.status_code == 401 and "WWW-Authenticate" in response.headers:
+            headers["Authorization"] = self._authorize(host, scope, response.headers["WWW-Authenticate"])
+            response = self._send(method, url, headers, data)
+        return response
+
+    def _send(self, method, url, headers, data):
+        try:
+            return self._session.request(method, url, headers=headers, data=data, timeout=TIMEOUT_SECONDS)
+        except requests.RequestException as error:
+            raise RegistryError(f"registry unreachable: {type(error).__name__} for {method} {url}") from None
+
+    def _authorize(self, host, scope, challenge) -> str:
+        scheme, _, params = challenge.partition(" ")
+        if scheme.lower() == "basic":
+            if not self._user:
+                raise RegistryError(f"{host} asks for credentials: set {USER_ENV[0]} and {PASSWORD_ENV[0]}")
+            value = requests.auth._basic_auth_str(self._user, self._password or "")
+        else:
+            fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
+            auth = (self._user, self._password or "") if self._user else None
+            try:
+                response = self._session.get(fields["realm"], auth=auth, timeout=TIMEOUT_SECONDS,
+                                             params={"service": fields.get("service", ""), "scope": scope})
+            except (KeyError, requests.RequestException):
+                raise RegistryError(f"{host}: token service unreachable") from None
+            if response.status_code != 200:
+                raise RegistryError(f"{host}: credentials refused for {scope} (HTTP {response.status_code})")
+            body = response.json()
+            value = "Bearer " + (body.get("token") or body.get("access_token") or "")
+        with self._lock:
+            self._tokens[(host, scope)] = value
+        return value
+
+    @staticmethod
+    def _check(response, what):
+        if response.status_code >= 400:
+            raise RegistryError(f"cannot {what}: HTTP {response.status_code}")
+
+
+def image_index(manifests, annotations: dict) -> tuple[bytes, str]:
+    """An OCI image index over platform manifests already in the repository
+    (objects with platform 'os/arch[/variant]', digest, media_type, size)."""
+    entries = []
+    for manifest in manifests:
+        os_name, arch, *variant = manifest.platform.split("/")
+        platform = {"architecture": arch, "os": os_name}
+        if variant:
+            platform["variant"] = variant[0]
+        entries.append({"mediaType": manifest.media_type, "digest": manifest.digest,
+                        "size": manifest.size, "platform": platform})
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries,
+             "annotations": dict(sorted(annotations.items()))}
+    return json.dumps(index, indent=2).encode(), OCI_INDEX

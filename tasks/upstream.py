@@ -1,0 +1,79 @@
+"""Talking to upstream git repositories: which commit a ref points at, and the
+source tree at exactly that commit."""
+from __future__ import annotations
+
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from git import Git, GitCommandError, Repo
+
+# Upstream checks of all services run at once, bounded.
+MAX_CONCURRENT_CHECKS = 16
+NETWORK_TIMEOUT_SECONDS = 120
+# Never let git stop to ask for a password in an unattended job.
+GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "SSH_ASKPASS": "true"}
+
+
+class UpstreamError(Exception):
+    """An upstream that cannot be reached, or a ref it does not have."""
+
+
+def _git(*args, cwd=None) -> str:
+    try:
+        return Git(cwd).execute(["git", *args], env={**os.environ, **GIT_ENV},
+                                kill_after_timeout=NETWORK_TIMEOUT_SECONDS)
+    except GitCommandError as error:
+        detail = (error.stderr or "").strip().replace("stderr: ", "").strip("'\n ")
+        raise UpstreamError(detail.splitlines()[-1] if detail else f"git exited {error.status}") from None
+
+
+def resolve(url: str, ref_kind: str, ref: str) -> str:
+    """The commit ``ref`` points at upstream, asked with one ``git ls-remote``
+    (no clone). Annotated tags are peeled to their commit."""
+    refname = f"refs/{'heads' if ref_kind == 'branch' else 'tags'}/{ref}"
+    output = _git("ls-remote", "--", url, refname, f"{refname}^{{}}")
+    found = dict(reversed(line.split("\t", 1)) for line in output.splitlines() if "\t" in line)
+    commit = found.get(f"{refname}^{{}}") or found.get(refname)
+    if not commit:
+        raise UpstreamError(f"{ref_kind} {ref!r} not found upstream")
+    return commit
+
+
+def resolve_all(requests: dict[str, tuple[str, str, str]]) -> dict[str, str | UpstreamError]:
+    """Resolve ``{name: (url, ref_kind, ref)}`` concurrently; each value is a
+    commit or the UpstreamError for that name, so one bad upstream does not
+    stop the others."""
+    def one(item):
+        name, (url, kind, ref) = item
+        try:
+            return name, resolve(url, kind, ref)
+        except UpstreamError as error:
+            return name, error
+    if not requests:
+        return {}
+    with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_CHECKS, len(requests))) as pool:
+        return dict(pool.map(one, requests.items()))
+
+
+def checkout(url: str, commit: str, directory: Path) -> Path:
+    """Make ``directory`` hold the upstream tree at exactly ``commit``, fetched
+    shallowly. The URL is never written into the checkout's git config."""
+    directory = Path(directory)
+    if directory.exists() and current_commit(directory) == commit:
+        return directory
+    if directory.exists():
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    Repo.init(directory)
+    _git("fetch", "--depth", "1", "--no-tags", "--quiet", "--", url, commit, cwd=directory)
+    _git("-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", commit, cwd=directory)
+    return directory
+
+
+def current_commit(directory: Path) -> str | None:
+    try:
+        return Repo(directory).head.commit.hexsha
+    except Exception:  # no repository, no commit yet: treated alike
+        return None
