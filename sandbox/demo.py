@@ -69,7 +69,7 @@ def main(argv=None) -> int:
         checkout = ConfigRepo(workdir / "catalogue").create(
             prefix, stand_in_services(upstreams, base),
             {name: STAND_IN_DOCKERFILE for name in upstreams})
-        environment = {**os.environ, "PRIVACY_OCI_BUILDER": "buildah",
+        environment = {**os.environ, "PRIVACY_OCI_BUILDER": "buildah", "STORAGE_DRIVER": "vfs",
                        "PRIVACY_OCI_BUILDAH_ROOT": str(workdir / "buildah")}
 
         doit(checkout, environment, "list", "--status")

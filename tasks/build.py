@@ -4,6 +4,8 @@ platform, and pushes the image under its platform tag, whose presence in the
 registry marks the platform as done for this build key."""
 from __future__ import annotations
 
+from operator import attrgetter
+
 from . import decide_stale, fetch_upstream
 from .builders import BuildRequest
 from .catalogue import Service
@@ -33,6 +35,7 @@ def tasks(pipeline: Pipeline, after_builds):
             "name": None,
             "doc": f"build and publish {service.name} for {', '.join(service.platforms)} (no commit)",
             "task_dep": after_builds(service),
+            "uptodate": [pipeline.uptodate(attrgetter("needs_record"), service)],
         }
         for platform in service.platforms:
             name = task_name(service, platform)
@@ -42,8 +45,7 @@ def tasks(pipeline: Pipeline, after_builds):
                 "doc": f"build {service.name} for {platform} and push it",
                 "actions": [(pipeline.attempt, [service, name, lambda s=service, p=platform: build(pipeline, s, p)])],
                 "task_dep": [fetch_upstream.task_name(service)],
-                "uptodate": [lambda s=service, p=platform:
-                             not pipeline.pending(s, lambda plan: p in plan.pending_platforms)],
+                "uptodate": [pipeline.uptodate(lambda plan, p=platform: p in plan.pending_platforms, service)],
             }
 
 

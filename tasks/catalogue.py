@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 TOP_LEVEL_KEYS = {"image_prefix", "services"}
@@ -226,6 +226,24 @@ def _names(keys) -> str:
     return ", ".join(sorted(map(str, keys)))
 
 
+def _take_trailing_comment(node):
+    """Detach the comment ruamel keeps after a mapping's last value (often
+    the heading of the next service), so a key added at the end goes above
+    it rather than below."""
+    while isinstance(node, (CommentedMap, CommentedSeq)) and len(node):
+        last = next(reversed(node)) if isinstance(node, CommentedMap) else len(node) - 1
+        if isinstance(node[last], (CommentedMap, CommentedSeq)) and len(node[last]):
+            node = node[last]
+            continue
+        slot = 2 if isinstance(node, CommentedMap) else 0
+        comments = node.ca.items.get(last)
+        if comments and comments[slot] is not None:
+            token, comments[slot] = comments[slot], None
+            return token
+        return None
+    return None
+
+
 def record_published(path: Path, published: dict[str, tuple[str, str]]) -> None:
     """Write ``{service: (commit, inputs)}`` into the catalogue's ``published``
     fields, keeping comments, order and quoting of everything else."""
@@ -235,10 +253,14 @@ def record_published(path: Path, published: dict[str, tuple[str, str]]) -> None:
     for name, (commit, inputs) in published.items():
         settings = document["services"][name]
         entry = settings.get("published")
+        trailing = None
         if entry is None:
+            trailing = _take_trailing_comment(settings)
             entry = settings["published"] = CommentedMap()
         entry["commit"] = commit
         entry["inputs"] = inputs
+        if trailing is not None:
+            entry.ca.items["inputs"] = [None, None, trailing, None]
     temporary = path.with_name(path.name + ".tmp")
     with temporary.open("w", encoding="utf-8") as stream:
         yaml.dump(document, stream)

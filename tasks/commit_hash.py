@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
+from operator import attrgetter
 from pathlib import Path
 
 from doit.exceptions import TaskFailed
@@ -44,8 +45,7 @@ def tasks(pipeline: Pipeline):
         # After every index push, whatever its outcome: a failed service must
         # not keep the others from being recorded.
         "task_dep": [push_manifest.task_name(s) for s in services],
-        "uptodate": [lambda: not any(pipeline.pending(s, lambda plan: plan.needs_record)
-                                     for s in services)],
+        "uptodate": [pipeline.uptodate(attrgetter("needs_record"))],
         "verbosity": 2,
     }
 

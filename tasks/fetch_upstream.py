@@ -2,6 +2,8 @@
 the upstream commit this run resolved (the one built, labelled and recorded)."""
 from __future__ import annotations
 
+from operator import attrgetter
+
 from . import upstream
 from .catalogue import Service
 from .pipeline import Pipeline
@@ -14,14 +16,17 @@ def task_name(service: Service) -> str:
 
 
 def tasks(pipeline: Pipeline):
-    yield {"basename": BASENAME, "name": None, "doc": "check out each service's upstream at the commit its ref points at"}
+    needs_source = attrgetter("needs_source")
+    yield {"basename": BASENAME, "name": None,
+           "doc": "check out each service's upstream at the commit its ref points at",
+           "uptodate": [pipeline.uptodate(needs_source)]}
     for service in pipeline.catalogue.services:
         yield {
             "basename": BASENAME,
             "name": service.name,
             "doc": f"check out {service.name}'s upstream at the commit its {service.ref_kind} points at",
             "actions": [(pipeline.attempt, [service, task_name(service), lambda s=service: fetch(pipeline, s)])],
-            "uptodate": [lambda s=service: not pipeline.pending(s, lambda plan: plan.needs_source)],
+            "uptodate": [pipeline.uptodate(needs_source, service)],
             "verbosity": 2,
         }
 

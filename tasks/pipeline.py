@@ -144,13 +144,19 @@ class Pipeline:
         return PlatformManifest(platform, manifest.digest, manifest.media_type, manifest.size)
 
     def pending(self, service: Service, check) -> bool:
-        """For ``uptodate``: whether ``check(plan)`` says work is pending.
-        When the facts cannot be gathered the task runs, and its action
-        reports why."""
+        """Whether ``check(plan)`` says work is pending for ``service``. When
+        the facts cannot be gathered the work is pending: the task runs, and
+        its action reports why."""
         try:
             return check(self.plan(service))
         except StageFailed:
             return True
+
+    def uptodate(self, check, service: Service | None = None):
+        """An ``uptodate`` callable for doit: true when ``check(plan)`` finds
+        nothing pending for ``service``, or for any service when None."""
+        services = [service] if service else self.catalogue.services
+        return lambda: not any(self.pending(s, check) for s in services)
 
     # -- outcomes ------------------------------------------------------------
     def record_built(self, service: Service, platform: str, digest: str) -> None:

@@ -4,6 +4,7 @@ image index over them, annotated and tagged with the upstream commit and
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from operator import attrgetter
 
 from . import build, decide_stale
 from .builders import IndexRequest
@@ -18,7 +19,10 @@ def task_name(service: Service) -> str:
 
 
 def tasks(pipeline: Pipeline):
-    yield {"basename": BASENAME, "name": None, "doc": "push each service's multi-arch image index once all its platforms are built"}
+    needs_index = attrgetter("needs_index")
+    yield {"basename": BASENAME, "name": None,
+           "doc": "push each service's multi-arch image index once all its platforms are built",
+           "uptodate": [pipeline.uptodate(needs_index)]}
     for service in pipeline.catalogue.services:
         yield {
             "basename": BASENAME,
@@ -26,7 +30,7 @@ def tasks(pipeline: Pipeline):
             "doc": f"push {service.name}'s multi-arch image index once all its platforms are built",
             "actions": [(pipeline.attempt, [service, task_name(service), lambda s=service: push(pipeline, s)])],
             "task_dep": [build.task_name(service, p) for p in service.platforms],
-            "uptodate": [lambda s=service: not pipeline.pending(s, lambda plan: plan.needs_index)],
+            "uptodate": [pipeline.uptodate(needs_index, service)],
         }
 
 

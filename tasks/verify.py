@@ -4,6 +4,8 @@ along the way. ``doit build:<service>`` ends here; in a full run the other
 services go on to be recorded all the same."""
 from __future__ import annotations
 
+from operator import attrgetter
+
 from doit.exceptions import TaskFailed
 
 from . import push_manifest
@@ -19,7 +21,10 @@ def task_name(service: Service) -> str:
 
 
 def tasks(pipeline: Pipeline):
-    yield {"basename": BASENAME, "name": None, "doc": "check that each service's index is published for its current commit"}
+    needs_record = attrgetter("needs_record")
+    yield {"basename": BASENAME, "name": None,
+           "doc": "check that each service's index is published for its current commit",
+           "uptodate": [pipeline.uptodate(needs_record)]}
     for service in pipeline.catalogue.services:
         yield {
             "basename": BASENAME,
@@ -27,7 +32,7 @@ def tasks(pipeline: Pipeline):
             "doc": f"check that {service.name}'s index is published for the current commit",
             "actions": [(verify, [pipeline, service])],
             "task_dep": [push_manifest.task_name(service)],
-            "uptodate": [lambda s=service: not pipeline.pending(s, lambda plan: plan.needs_record)],
+            "uptodate": [pipeline.uptodate(needs_record, service)],
         }
 
 
