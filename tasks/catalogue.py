@@ -15,6 +15,7 @@ from pathlib import Path
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.tokens import CommentToken
 
 TOP_LEVEL_KEYS = {"image_prefix", "services"}
 SERVICE_KEYS = {"upstream", "branch", "tag", "platforms", "dockerfile",
@@ -227,20 +228,24 @@ def _names(keys) -> str:
 
 
 def _take_trailing_comment(node):
-    """Detach the comment ruamel keeps after a mapping's last value (often
-    the heading of the next service), so a key added at the end goes above
-    it rather than below."""
+    """Detach the full-line comments ruamel keeps after a mapping's last
+    value (often the heading of the next service), so that a key added at the
+    end goes above them rather than below. A comment on the value's own line
+    stays where it is."""
     while isinstance(node, (CommentedMap, CommentedSeq)) and len(node):
         last = next(reversed(node)) if isinstance(node, CommentedMap) else len(node) - 1
         if isinstance(node[last], (CommentedMap, CommentedSeq)) and len(node[last]):
             node = node[last]
             continue
         slot = 2 if isinstance(node, CommentedMap) else 0
-        comments = node.ca.items.get(last)
-        if comments and comments[slot] is not None:
-            token, comments[slot] = comments[slot], None
-            return token
-        return None
+        token = (node.ca.items.get(last) or [None] * 4)[slot]
+        if token is None:
+            return None
+        same_line, _, following = token.value.partition("\n")
+        if not following.strip():
+            return None
+        token.value = same_line + "\n"
+        return CommentToken("\n" + following, token.start_mark)
     return None
 
 

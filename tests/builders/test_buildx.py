@@ -1,0 +1,155 @@
+"""The buildx builder's command lines, argument by argument. No Docker engine
+runs here, so a stand-in ``docker`` records its arguments; they are checked
+against the flags the Docker documentation gives for ``docker buildx build``
+and ``docker buildx imagetools create``."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tasks.builders import BuildRequest, IndexRequest, PlatformManifest, select
+from tasks.builders.buildx import BuildxBuilder
+from tasks.registry import RegistryClient
+
+# docs.docker.com/reference/cli/docker/buildx/build/
+BUILD_FLAGS_WITH_VALUE = {"--platform", "--file", "--build-arg", "--label", "--cache-from",
+                          "--cache-to", "--output", "--metadata-file", "--tag", "--target"}
+BUILD_FLAGS_INLINE = {"--provenance", "--sbom", "--push", "--pull", "--load"}
+# docs.docker.com/build/exporters/image-registry/
+IMAGE_EXPORTER_KEYS = {"type", "name", "push", "push-by-digest", "registry.insecure",
+                       "name-canonical", "compression", "oci-mediatypes"}
+# docs.docker.com/build/cache/backends/registry/
+REGISTRY_CACHE_KEYS = {"type", "ref", "mode", "oci-mediatypes", "image-manifest", "compression"}
+# docs.docker.com/reference/cli/docker/buildx/imagetools/create/
+IMAGETOOLS_FLAGS_WITH_VALUE = {"--annotation", "--tag", "--file", "--metadata-file", "--platform"}
+ANNOTATION_TYPES = {"index", "manifest-descriptor"}
+
+FAKE_DOCKER = """#!/usr/bin/env python3
+import json, sys
+args = sys.argv[1:]
+with open({log!r}, "a") as log:
+    log.write(json.dumps(args) + "\\n")
+if args[:2] == ["buildx", "version"]:
+    print("github.com/docker/buildx v0.17.1")
+elif args[:2] == ["buildx", "build"]:
+    path = args[args.index("--metadata-file") + 1]
+    json.dump({{"containerimage.digest": "sha256:" + "ab" * 32}}, open(path, "w"))
+"""
+
+
+def request(image="registry.example.org/group/project/scribe:build-0123-4567-arm64") -> BuildRequest:
+    return BuildRequest(context=Path("/work/src/scribe"),
+                        dockerfile=Path("/repo/Dockerfiles/scribe/Dockerfile"),
+                        platform="linux/arm64",
+                        build_args=(("UPSTREAM_COMMIT", "c" * 40), ("NODE_VERSION", "18")),
+                        labels=(("org.opencontainers.image.revision", "c" * 40),),
+                        image=image,
+                        cache_ref="registry.example.org/group/project/scribe/cache-arm64")
+
+
+def key_values(value: str) -> dict:
+    return dict(part.split("=", 1) for part in value.split(","))
+
+
+def check_documented(args, with_value, inline):
+    """Every option is a documented flag, with its value where it takes one;
+    returns {flag: [values]} and the positional arguments."""
+    options, positional, i = {}, [], 0
+    while i < len(args):
+        arg = args[i]
+        if arg.startswith("--"):
+            name = arg.split("=", 1)[0]
+            if name in with_value and "=" not in arg:
+                options.setdefault(name, []).append(args[i + 1])
+                i += 2
+                continue
+            assert name in inline, f"{arg} is not a documented flag"
+            options.setdefault(name, []).append(arg.split("=", 1)[1] if "=" in arg else True)
+        else:
+            positional.append(arg)
+        i += 1
+    return options, positional
+
+
+def test_build_command_uses_documented_flags_with_per_platform_cache():
+    builder = BuildxBuilder(RegistryClient({}), environ={})
+    args = builder.build_command(request(), Path("/tmp/meta.json"))
+
+    assert args[:3] == ["docker", "buildx", "build"]
+    options, positional = check_documented(args[3:], BUILD_FLAGS_WITH_VALUE, BUILD_FLAGS_INLINE)
+    assert positional == ["/work/src/scribe"]
+    assert options["--platform"] == ["linux/arm64"]
+    assert options["--file"] == ["/repo/Dockerfiles/scribe/Dockerfile"]
+    assert options["--build-arg"] == ["UPSTREAM_COMMIT=" + "c" * 40, "NODE_VERSION=18"]
+    assert options["--label"] == ["org.opencontainers.image.revision=" + "c" * 40]
+    assert options["--metadata-file"] == ["/tmp/meta.json"]
+    assert options["--provenance"] == ["false"]
+    cache_from, = options["--cache-from"]
+    cache_to, = options["--cache-to"]
+    assert set(key_values(cache_from)) <= REGISTRY_CACHE_KEYS
+    assert key_values(cache_from) == {"type": "registry",
+                                      "ref": "registry.example.org/group/project/scribe/cache-arm64"}
+    assert key_values(cache_to) == {**key_values(cache_from), "mode": "max"}
+    output, = options["--output"]
+    assert set(key_values(output)) <= IMAGE_EXPORTER_KEYS
+    assert key_values(output) == {"type": "image", "push": "true",
+                                  "name": "registry.example.org/group/project/scribe:build-0123-4567-arm64"}
+
+
+def test_build_command_marks_loopback_registry_insecure():
+    builder = BuildxBuilder(RegistryClient({}), environ={})
+    args = builder.build_command(request("127.0.0.1:5000/p/scribe:t"), Path("/tmp/m.json"))
+    output = key_values(args[args.index("--output") + 1])
+    assert output["registry.insecure"] == "true"
+
+
+def test_index_commands_annotate_the_index_and_tag_latest_last():
+    builder = BuildxBuilder(RegistryClient({}), environ={})
+    index = IndexRequest(
+        repository="registry.example.org/g/p/scribe",
+        tags=("0123456789ab", "latest"),
+        manifests=(PlatformManifest("linux/amd64", "sha256:" + "1" * 64, "m", 1),
+                   PlatformManifest("linux/arm64", "sha256:" + "2" * 64, "m", 1)),
+        annotations=(("org.opencontainers.image.revision", "c" * 40),
+                     ("org.opencontainers.image.source", "https://git.example.org/scribe")))
+    create, copy = builder.index_commands(index, "sha256:" + "9" * 64)
+
+    assert create[:4] == copy[:4] == ["docker", "buildx", "imagetools", "create"]
+    options, sources = check_documented(create[4:], IMAGETOOLS_FLAGS_WITH_VALUE, set())
+    assert options["--tag"] == ["registry.example.org/g/p/scribe:0123456789ab"]
+    assert sources == ["registry.example.org/g/p/scribe@sha256:" + "1" * 64,
+                       "registry.example.org/g/p/scribe@sha256:" + "2" * 64]
+    for annotation in options["--annotation"]:
+        kind, _, pair = annotation.partition(":")
+        assert kind in ANNOTATION_TYPES and "=" in pair
+    assert options["--annotation"] == ["index:org.opencontainers.image.revision=" + "c" * 40,
+                                       "index:org.opencontainers.image.source=https://git.example.org/scribe"]
+    options, sources = check_documented(copy[4:], IMAGETOOLS_FLAGS_WITH_VALUE, set())
+    assert options == {"--tag": ["registry.example.org/g/p/scribe:latest"]}
+    assert sources == ["registry.example.org/g/p/scribe@sha256:" + "9" * 64]
+
+
+@pytest.fixture
+def fake_docker(tmp_path, monkeypatch):
+    log = tmp_path / "docker-calls.log"
+    docker = tmp_path / "bin" / "docker"
+    docker.parent.mkdir()
+    docker.write_text(FAKE_DOCKER.format(log=str(log)))
+    docker.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{docker.parent}{os.pathsep}{os.environ['PATH']}")
+    return log
+
+
+def test_buildx_is_chosen_when_docker_buildx_works_and_reads_the_metadata_digest(fake_docker, tmp_path):
+    builder = select(None, RegistryClient({}))
+    assert isinstance(builder, BuildxBuilder)
+
+    digest = builder.build(request(), tmp_path / "work")
+
+    assert digest == "sha256:" + "ab" * 32
+    calls = [json.loads(line) for line in fake_docker.read_text().splitlines()]
+    assert calls[0] == ["buildx", "version"]
+    assert calls[1][:2] == ["buildx", "build"] and calls[1][-1] == "/work/src/scribe"

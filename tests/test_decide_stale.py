@@ -1,0 +1,53 @@
+"""The pure decisions: build inputs, tags, and what is pending."""
+from tasks import decide_stale as ds
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+PLATFORMS = ("linux/amd64", "linux/arm64")
+
+
+def test_build_inputs_digest_follows_dockerfile_platforms_and_args():
+    base = ds.build_inputs_digest(b"FROM x\n", PLATFORMS, [("A", "1")])
+    assert base == ds.build_inputs_digest(b"FROM x\n", tuple(reversed(PLATFORMS)), [("A", "1")])
+    assert len({base,
+                ds.build_inputs_digest(b"FROM y\n", PLATFORMS, [("A", "1")]),
+                ds.build_inputs_digest(b"FROM x\n", PLATFORMS[:1], [("A", "1")]),
+                ds.build_inputs_digest(b"FROM x\n", PLATFORMS, [("A", "2")]),
+                ds.build_inputs_digest(b"FROM x\n", PLATFORMS, [])}) == 5
+
+
+def test_platform_names_and_tags():
+    assert ds.platform_slug("linux/arm64") == "arm64"
+    assert ds.platform_slug("linux/arm/v7") == "arm-v7"
+    assert ds.platform_slug("windows/amd64") == "windows-amd64"
+    assert ds.platform_tag(COMMIT, "fedcba9876543210", "linux/arm/v7") == "build-0123456789ab-fedcba987654-arm-v7"
+    assert ds.index_tags(COMMIT) == ("0123456789ab", "latest")
+
+
+def test_recorded_needs_both_commit_and_inputs():
+    assert ds.is_recorded(COMMIT, "aa", COMMIT, "aa")
+    assert not ds.is_recorded(COMMIT, "aa", COMMIT, "bb")
+    assert not ds.is_recorded("f" * 40, "aa", COMMIT, "aa")
+    assert not ds.is_recorded(None, None, COMMIT, "aa")
+
+
+def test_index_matches_only_its_own_build_key():
+    annotations = {ds.REVISION_ANNOTATION: COMMIT, ds.INPUTS_ANNOTATION: "aa"}
+    assert ds.index_matches(annotations, COMMIT, "aa")
+    assert not ds.index_matches(annotations, COMMIT, "bb")
+    assert not ds.index_matches(None, COMMIT, "aa")
+
+
+def test_plan_recorded_service_has_nothing_pending():
+    plan = ds.plan("s", COMMIT, "aa", True, PLATFORMS, (), False)
+    assert (plan.pending_platforms, plan.needs_source, plan.needs_index, plan.needs_record) == ((), False, False, False)
+
+
+def test_plan_builds_only_unpublished_platforms():
+    plan = ds.plan("s", COMMIT, "aa", False, PLATFORMS, ["linux/amd64"], False)
+    assert plan.pending_platforms == ("linux/arm64",)
+    assert plan.needs_source and plan.needs_index and plan.needs_record
+
+
+def test_plan_with_published_index_only_records():
+    plan = ds.plan("s", COMMIT, "aa", False, PLATFORMS, [], True)
+    assert (plan.pending_platforms, plan.needs_source, plan.needs_index, plan.needs_record) == ((), False, False, True)

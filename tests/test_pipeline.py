@@ -1,0 +1,188 @@
+"""The whole graph, end to end, through the real ``doit`` command: real
+buildah builds (arm64 under emulation), a real registry read back over the
+distribution API, real upstream repositories and a real bare remote."""
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import socket
+import tarfile
+
+import pytest
+
+from sandbox.upstreams import git
+from tasks.decide_stale import INPUTS_ANNOTATION
+
+from conftest import commit_catalogue_change
+
+ALL_TASKS = {
+    "fetch-upstream", "fetch-upstream:hello-web", "fetch-upstream:hello-cli",
+    "build:hello-web", "build:hello-web:amd64", "build:hello-web:arm64",
+    "build:hello-cli", "build:hello-cli:amd64",
+    "push-manifest", "push-manifest:hello-web", "push-manifest:hello-cli",
+    "verify", "verify:hello-web", "verify:hello-cli", "commit-hash",
+}
+
+
+def tasks_of(service, platforms):
+    return {"fetch-upstream", f"fetch-upstream:{service}", f"build:{service}",
+            *(f"build:{service}:{p}" for p in platforms),
+            "push-manifest", f"push-manifest:{service}", "verify", f"verify:{service}", "commit-hash"}
+
+
+def published(services_yml: str) -> dict[str, str]:
+    """service -> recorded commit, read from the YAML text."""
+    from ruamel.yaml import YAML
+    services = YAML(typ="safe").load(services_yml)["services"]
+    return {name: s["published"]["commit"] for name, s in services.items() if "published" in s}
+
+
+def file_in_image(client, repository, manifest_digest, path) -> str:
+    manifest = json.loads(client.manifest(repository, manifest_digest).body)
+    for layer in reversed(manifest["layers"]):
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(client.blob(repository, layer["digest"])))) as tar:
+            try:
+                return tar.extractfile(path).read().decode()
+            except KeyError:
+                continue
+    raise AssertionError(f"{path} not in {repository}@{manifest_digest}")
+
+
+def test_first_run_publishes_index_and_records_one_skip_ci_commit(sandbox, client):
+    original = sandbox.services_yml()
+    commits = {name: git("rev-parse", "HEAD", cwd=u.work) for name, u in sandbox.upstreams.items()}
+    assert sandbox.pending() == ALL_TASKS
+
+    run = sandbox.doit()
+
+    assert sandbox.take_builds() == [("hello-cli", "linux/amd64"), ("hello-web", "linux/amd64"),
+                                     ("hello-web", "linux/arm64")]
+    expected = {"hello-web": {"amd64", "arm64"}, "hello-cli": {"amd64"}}
+    for name, architectures in expected.items():
+        repository = f"{sandbox.prefix}/{name}"
+        index = client.manifest(repository, "latest")
+        assert index.media_type == "application/vnd.oci.image.index.v1+json"
+        body = index.json()
+        assert {m["platform"]["architecture"] for m in body["manifests"]} == architectures
+        assert len(body["manifests"]) == len(architectures)
+        assert body["annotations"]["org.opencontainers.image.revision"] == commits[name]
+        assert body["annotations"]["org.opencontainers.image.source"] == sandbox.upstreams[name].url
+        assert body["annotations"]["org.opencontainers.image.version"] == commits[name][:12]
+        assert body["annotations"]["org.opencontainers.image.created"].endswith("Z")
+        assert INPUTS_ANNOTATION in body["annotations"]
+        assert client.manifest(repository, commits[name][:12]).digest == index.digest
+        for entry in body["manifests"]:
+            manifest = json.loads(client.manifest(repository, entry["digest"]).body)
+            config = json.loads(client.blob(repository, manifest["config"]["digest"]))
+            assert config["architecture"] == entry["platform"]["architecture"]
+            assert config["config"]["Labels"]["org.opencontainers.image.revision"] == commits[name]
+            # The RUN step really ran on that architecture (arm64 under emulation).
+            built_on = file_in_image(client, repository, entry["digest"], "app/built-on").strip()
+            assert built_on == {"amd64": "x86_64", "arm64": "aarch64"}[entry["platform"]["architecture"]]
+            assert file_in_image(client, repository, entry["digest"], "app/commit").strip() == commits[name]
+
+    remote_yml = sandbox.repo.remote_file("services.yml")
+    assert published(remote_yml) == commits
+    # Every original line is still there, in order; only the records were added.
+    added = [line for line in remote_yml.splitlines() if line not in original.splitlines()]
+    assert [line for line in remote_yml.splitlines() if line in original.splitlines()] == original.splitlines()
+    assert all(line.strip().split(":")[0] in {"published", "commit", "inputs"} for line in added)
+    assert len(added) == 6
+    log = sandbox.repo.remote_log()
+    assert len(log) == 2 and "[skip ci]" in log[0]
+    assert "3 built, 2 published, 2 recorded, 0 up to date, 0 failed" in run.stdout
+
+
+def test_second_run_does_nothing_also_from_a_fresh_clone(sandbox):
+    sandbox.doit()
+    sandbox.take_builds()
+    log, snapshot = sandbox.repo.remote_log(), sandbox.registry_snapshot()
+
+    assert sandbox.pending() == set()
+    again = sandbox.doit()
+    sandbox.fresh_job()
+    assert not (sandbox.checkout / ".work").exists()
+    assert sandbox.pending() == set()
+    fresh = sandbox.doit()
+
+    assert sandbox.take_builds() == []
+    assert sandbox.registry_snapshot() == snapshot
+    assert sandbox.repo.remote_log() == log
+    for run in (again, fresh):
+        assert "0 built, 0 published, 0 recorded, 2 up to date, 0 failed" in run.stdout
+        assert "\n.  " not in run.stdout  # doit's mark of an executed task
+
+
+def test_new_upstream_commit_rebuilds_and_records_only_that_service(sandbox):
+    sandbox.doit()
+    sandbox.take_builds()
+    web_record = published(sandbox.repo.remote_file("services.yml"))["hello-web"]
+    sandbox.fresh_job()
+    new_commit = sandbox.upstreams["hello-cli"].commit({"message.txt": "hello again\n"}, "second")
+
+    assert sandbox.pending() == tasks_of("hello-cli", ["amd64"])
+    sandbox.doit()
+
+    assert sandbox.take_builds() == [("hello-cli", "linux/amd64")]
+    records = published(sandbox.repo.remote_file("services.yml"))
+    assert records == {"hello-web": web_record, "hello-cli": new_commit}
+    assert len(sandbox.repo.remote_log()) == 3
+
+
+def test_dockerfile_edit_rebuilds_only_that_service_in_parallel(sandbox):
+    sandbox.doit()
+    sandbox.take_builds()
+    dockerfile = "Dockerfiles/hello-web/Dockerfile"
+    text = (sandbox.checkout / dockerfile).read_text()
+    commit_catalogue_change(sandbox, dockerfile, text + 'LABEL org.example.edited="yes"\n')
+    sandbox.fresh_job()
+
+    assert sandbox.pending() == tasks_of("hello-web", ["amd64", "arm64"])
+    sandbox.doit("-n", "4")
+
+    assert sandbox.take_builds() == [("hello-web", "linux/amd64"), ("hello-web", "linux/arm64")]
+    log = sandbox.repo.remote_log()
+    assert len(log) == 4 and "[skip ci]" in log[0]
+    assert sandbox.pending() == set()
+    json.loads((sandbox.checkout / ".work" / "doit-state.json").read_text())
+
+
+def test_build_one_service_publishes_without_committing(sandbox, client):
+    sandbox.doit("build:hello-cli")
+
+    assert sandbox.take_builds() == [("hello-cli", "linux/amd64")]
+    assert client.manifest(f"{sandbox.prefix}/hello-cli", "latest") is not None
+    assert client.manifest(f"{sandbox.prefix}/hello-web", "latest") is None
+    assert len(sandbox.repo.remote_log()) == 1
+    # The full run then records it without building it again.
+    assert sandbox.pending() == ALL_TASKS - {"fetch-upstream:hello-cli", "build:hello-cli:amd64",
+                                             "push-manifest:hello-cli"}
+    sandbox.doit()
+    assert sandbox.take_builds() == [("hello-web", "linux/amd64"), ("hello-web", "linux/arm64")]
+    assert set(published(sandbox.repo.remote_file("services.yml"))) == {"hello-web", "hello-cli"}
+
+
+def test_list_touches_no_network(sandbox):
+    """``doit list`` asks neither git nor the registry anything: git is
+    traced and the registry is a socket that counts connections."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.setblocking(False)
+        host = "127.0.0.1:%d" % listener.getsockname()[1]
+        (sandbox.checkout / "services.yml").write_text(
+            sandbox.services_yml().replace(sandbox.registry.host, host))
+        trace = sandbox.directory / "git-trace"
+        sandbox.env["GIT_TRACE"] = str(trace)
+
+        listing = sandbox.doit("list", "--all").stdout
+        assert {line.split()[0] for line in listing.splitlines()} == ALL_TASKS
+        git_commands = trace.read_text() if trace.exists() else ""
+        assert "ls-remote" not in git_commands and "fetch" not in git_commands
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+
+    # The same probe does see the traffic of a listing that needs the facts.
+    sandbox.doit("list", "--status")
+    assert "ls-remote" in trace.read_text()
