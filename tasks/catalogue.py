@@ -7,6 +7,7 @@ every error names the file, the service and the field.
 """
 from __future__ import annotations
 
+import io
 import os
 import re
 from dataclasses import dataclass
@@ -249,24 +250,33 @@ def _take_trailing_comment(node):
     return None
 
 
-def record_published(path: Path, published: dict[str, tuple[str, str]]) -> None:
-    """Write ``{service: (commit, inputs)}`` into the catalogue's ``published``
-    fields, keeping comments, order and quoting of everything else."""
-    path = Path(path)
+def with_published(text: str, published: dict[str, tuple[str, str]]) -> tuple[str, list[str]]:
+    """``text`` of a catalogue with ``{service: (commit, inputs)}`` written into
+    the services' ``published`` fields, keeping comments, order and quoting of
+    everything else; and the names it wrote (services the text lacks are left
+    out)."""
     yaml = _yaml()
-    document = yaml.load(path.read_text(encoding="utf-8"))
+    document = yaml.load(text)
+    services = document.get("services") or {}
+    written = []
     for name, (commit, inputs) in published.items():
-        settings = document["services"][name]
+        settings = services.get(name)
+        if not isinstance(settings, dict):
+            continue
         entry = settings.get("published")
         trailing = None
         if entry is None:
             trailing = _take_trailing_comment(settings)
             entry = settings["published"] = CommentedMap()
+        if (entry.get("commit"), entry.get("inputs")) == (commit, inputs):
+            continue
         entry["commit"] = commit
         entry["inputs"] = inputs
         if trailing is not None:
             entry.ca.items["inputs"] = [None, None, trailing, None]
-    temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("w", encoding="utf-8") as stream:
-        yaml.dump(document, stream)
-    temporary.replace(path)
+        written.append(name)
+    if not written:
+        return text, []
+    stream = io.StringIO()
+    yaml.dump(document, stream)
+    return stream.getvalue(), written

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.catalogue import CatalogueError, load, record_published
+from tasks.catalogue import CatalogueError, load, with_published
 
 PROJECT = Path(__file__).resolve().parent.parent
 GOOD = """\
@@ -81,7 +81,7 @@ def test_a_malformed_catalogue_stops_everything_with_a_precise_message(tmp_path,
     assert result.stdout == ""
 
 
-def test_record_keeps_comments_order_and_quoting(tmp_path):
+def test_record_keeps_comments_order_and_quoting():
     text = ("# heading comment\n"
             "image_prefix: 'registry.example.org/p'  # quoted on purpose\n"
             "services:\n"
@@ -99,16 +99,16 @@ def test_record_keeps_comments_order_and_quoting(tmp_path):
             "    published:\n"
             "      commit: " + "1" * 40 + "\n"
             "      inputs: " + "2" * 16 + "\n")
-    path = tmp_path / "services.yml"
-    path.write_text(text)
-
-    record_published(path, {"a": ("a" * 40, "b" * 16), "b": ("c" * 40, "d" * 16)})
+    written_text, written = with_published(text, {"a": ("a" * 40, "b" * 16), "b": ("c" * 40, "d" * 16),
+                                                  "gone": ("e" * 40, "f" * 16)})
 
     expected = text.replace(
         "      - linux/amd64   # only amd64\n",
         "      - linux/amd64   # only amd64\n    published:\n      commit: " + "a" * 40
         + "\n      inputs: " + "b" * 16 + "\n").replace("1" * 40, "c" * 40).replace("2" * 16, "d" * 16)
-    assert path.read_text() == expected
+    assert written_text == expected
+    assert written == ["a", "b"]
+    assert with_published(expected, {"a": ("a" * 40, "b" * 16)}) == (expected, [])
 
 
 def test_load_reports_duplicate_services(tmp_path):
