@@ -104,27 +104,43 @@ exec buildah "$@"
 
 
 @pytest.fixture
-def sandbox(tmp_path, registry, base):
-    """Two stand-in services: hello-web (amd64 + arm64) and hello-cli (amd64)."""
-    upstreams = {}
-    for name in ("hello-web", "hello-cli"):
-        upstreams[name] = Upstream(tmp_path / "upstreams" / name)
-        upstreams[name].commit({"message.txt": f"hello from {name}\n"}, "first")
-    prefix = f"{registry.host}/{tmp_path.name.lower().replace('_', '-')}"
-    repo = ConfigRepo(tmp_path / "catalogue")
-    checkout = repo.create(prefix, stand_in_services(upstreams, base),
-                           {name: STAND_IN_DOCKERFILE for name in upstreams})
-    wrapper = tmp_path / "buildah-wrapper"
-    wrapper.write_text(BUILDAH_WRAPPER.format(log=tmp_path / "builder-calls.log"))
-    wrapper.chmod(0o755)
-    env = {**os.environ,
-           "PRIVACY_OCI_BUILDER": "buildah",
-           "PRIVACY_OCI_BUILDAH": str(wrapper),
-           "PRIVACY_OCI_BUILDAH_ROOT": str(tmp_path / "buildah"),
-           "STORAGE_DRIVER": "vfs"}
-    box = Sandbox(tmp_path, registry, prefix, upstreams, repo, checkout, env)
-    yield box
-    box.fresh_job()  # releases the builder store
+def make_sandbox(tmp_path, registry, base):
+    """``make_sandbox(registry_host=…, dockerfile=…, build_args=…)``: two
+    stand-in services, hello-web (amd64 + arm64) and hello-cli (amd64),
+    published through ``registry_host`` (the real registry by default)."""
+    made = []
+
+    def make(registry_host=None, dockerfile=STAND_IN_DOCKERFILE, build_args=None) -> Sandbox:
+        upstreams = {}
+        for name in ("hello-web", "hello-cli"):
+            upstreams[name] = Upstream(tmp_path / "upstreams" / name)
+            upstreams[name].commit({"message.txt": f"hello from {name}\n"}, "first")
+        prefix = f"{registry_host or registry.host}/{tmp_path.name.lower().replace('_', '-')}"
+        services = stand_in_services(upstreams, base)
+        for settings in services.values():
+            settings["build_args"].update(build_args or {})
+        repo = ConfigRepo(tmp_path / "catalogue")
+        checkout = repo.create(prefix, services, {name: dockerfile for name in upstreams})
+        wrapper = tmp_path / "buildah-wrapper"
+        wrapper.write_text(BUILDAH_WRAPPER.format(log=tmp_path / "builder-calls.log"))
+        wrapper.chmod(0o755)
+        env = {**os.environ,
+               "PRIVACY_OCI_BUILDER": "buildah",
+               "PRIVACY_OCI_BUILDAH": str(wrapper),
+               "PRIVACY_OCI_BUILDAH_ROOT": str(tmp_path / "buildah"),
+               "STORAGE_DRIVER": "vfs"}
+        box = Sandbox(tmp_path, registry, prefix, upstreams, repo, checkout, env)
+        made.append(box)
+        return box
+
+    yield make
+    for box in made:
+        box.fresh_job()  # releases the builder store
+
+
+@pytest.fixture
+def sandbox(make_sandbox):
+    return make_sandbox()
 
 
 @pytest.fixture

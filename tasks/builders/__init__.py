@@ -22,6 +22,7 @@ import sh
 
 OUTPUT_TAIL_LINES = 25
 # Progress bars redraw with cursor movements even when output is not a terminal.
+EXIT_STATUS_ONLY = re.compile(r"^[\w ]*exit(ed)? (with )?status \d+$")
 TERMINAL_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
@@ -82,10 +83,19 @@ def run(command: list[str], what: str) -> None:
     try:
         sh.Command(command[0])(*command[1:], _env=dict(os.environ), _err_to_out=True, _out=echo, _in="")
     except sh.ErrorReturnCode as error:
-        last = next((line for line in reversed(tail) if line.strip()), "")
-        raise BuildError(f"{what} exited {error.exit_code}: {last}\n" + "\n".join(tail)) from None
+        raise BuildError(f"{what} exited {error.exit_code}: {_reason(tail)}\n" + "\n".join(tail)) from None
     except sh.CommandNotFound:
         raise BuildError(f"{command[0]} is not installed") from None
+
+
+def _reason(lines) -> str:
+    """The builder's last words, and the failing step's own before them
+    (skipping the bare "exited with status N" lines in between)."""
+    said = [line.strip() for line in lines if line.strip()]
+    if not said:
+        return "no output"
+    cause = next((line for line in reversed(said[:-1]) if not EXIT_STATUS_ONLY.search(line)), None)
+    return f"{said[-1]} | {cause}" if cause else said[-1]
 
 
 def select(name: str | None, registry) -> Builder:

@@ -1,0 +1,198 @@
+"""A partial failure is resumed without rebuilding finished platforms, from
+a fresh CI job (fresh clone, no doit state, empty builder store), and a run
+killed at any moment leaves nothing a later run cannot finish."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from sandbox.fault_proxy import FaultProxy
+from sandbox.upstreams import git
+from tasks.decide_stale import index_tags
+
+from test_pipeline import published
+
+# hello-web's RUN step fetches from a local server, which can fail arm64's fetch.
+FLAKY_DOCKERFILE = """\
+ARG BASE_IMAGE
+FROM ${BASE_IMAGE}
+ARG UPSTREAM_COMMIT=unknown
+ARG PAYLOAD_URL
+COPY message.txt /app/message.txt
+RUN wget -q -O /app/payload "${PAYLOAD_URL}/$(uname -m)" && uname -m > /app/built-on
+"""
+PENDING_WEB_ARM64 = {"fetch-upstream", "fetch-upstream:hello-web", "build:hello-web",
+                     "build:hello-web:arm64", "push-manifest", "push-manifest:hello-web",
+                     "verify", "verify:hello-web", "commit-hash"}
+
+
+class FlakyPayloads:
+    """Serves /x86_64 and /aarch64; /aarch64 fails the first ``failures`` times."""
+
+    def __init__(self, failures: int):
+        self.failures = failures
+        self.requests: list[str] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                owner.requests.append(self.path)
+                failing = self.path == "/aarch64" and owner.failures > 0
+                if failing:
+                    owner.failures -= 1
+                body = b"unavailable\n" if failing else f"payload for {self.path}\n".encode()
+                self.send_response(503 if failing else 200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def payloads():
+    server = FlakyPayloads(failures=1)
+    yield server
+    server.close()
+
+
+def index_platforms(client, repository) -> set[str]:
+    index = client.manifest(repository, "latest")
+    return set() if index is None else {m["platform"]["architecture"] for m in index.json()["manifests"]}
+
+
+def test_failed_arm64_is_retried_alone_from_a_fresh_job(make_sandbox, payloads, client):
+    box = make_sandbox(dockerfile=FLAKY_DOCKERFILE, build_args={"PAYLOAD_URL": payloads.url})
+    web, cli = f"{box.prefix}/hello-web", f"{box.prefix}/hello-cli"
+
+    first = box.doit(check=False)
+
+    assert first.returncode != 0
+    assert box.take_builds() == [("hello-cli", "linux/amd64"), ("hello-web", "linux/amd64"),
+                                 ("hello-web", "linux/arm64")]
+    assert "FAILED build:hello-web:arm64: buildah build exited" in first.stderr
+    summary = first.stdout[first.stdout.index("privacy-oci summary:"):]
+    web_line = next(line for line in summary.splitlines() if line.strip().startswith("hello-web"))
+    assert "FAILED" in web_line and "build:hello-web:arm64: buildah build exited" in web_line
+    assert "503" in web_line, first.stderr  # the reason, from the builder's own output
+    assert "3 built" not in summary and "2 built, 1 published, 1 recorded, 0 up to date, 1 failed" in summary
+    assert client.manifest(web, "latest") is None                      # no index
+    assert index_platforms(client, cli) == {"amd64"}                   # the other service published
+    records = published(box.repo.remote_file("services.yml"))
+    assert list(records) == ["hello-cli"]                              # and recorded; web is not
+    assert len(box.repo.remote_log()) == 2
+
+    box.fresh_job()
+    assert box.pending() == PENDING_WEB_ARM64
+    second = box.doit()
+
+    assert box.take_builds() == [("hello-web", "linux/arm64")]
+    assert index_platforms(client, web) == {"amd64", "arm64"}
+    assert set(published(box.repo.remote_file("services.yml"))) == {"hello-web", "hello-cli"}
+    assert records["hello-cli"] == published(box.repo.remote_file("services.yml"))["hello-cli"]
+    assert "1 built, 1 published, 1 recorded, 1 up to date, 0 failed" in second.stdout
+    assert payloads.requests.count("/aarch64") == 2 and payloads.requests.count("/x86_64") == 2
+
+
+def start_doit(box) -> subprocess.Popen:
+    """``doit`` in its own process group, to be killed whole, as a cancelled
+    CI job is."""
+    return subprocess.Popen(["doit"], cwd=box.checkout, env=box.env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def kill(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def assert_fully_published(box, client):
+    records = published(box.repo.remote_file("services.yml"))
+    assert set(records) == {"hello-web", "hello-cli"}
+    assert index_platforms(client, f"{box.prefix}/hello-web") == {"amd64", "arm64"}
+    assert index_platforms(client, f"{box.prefix}/hello-cli") == {"amd64"}
+    for name, commit in records.items():
+        latest = client.manifest(f"{box.prefix}/{name}", "latest")
+        assert latest.json()["annotations"]["org.opencontainers.image.revision"] == commit
+        for entry in latest.json()["manifests"]:
+            assert client.manifest(f"{box.prefix}/{name}", entry["digest"], head=True) is not None
+    log = box.repo.remote_log()
+    assert len(log) == 2 and "[skip ci]" in log[0]
+    box.fresh_job()
+    assert box.pending() == set()
+
+
+def test_killed_during_a_build_then_run_again(sandbox, client):
+    process = start_doit(sandbox)
+    deadline = time.monotonic() + 300
+    while ("hello-web", "linux/arm64") not in _peek_builds(sandbox):
+        assert process.poll() is None, "doit finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(1.0)  # well inside the arm64 build
+    kill(process)
+    assert client.manifest(f"{sandbox.prefix}/hello-web", "latest") is None
+    sandbox.take_builds()
+
+    sandbox.fresh_job()
+    sandbox.doit()
+
+    assert ("hello-web", "linux/arm64") in sandbox.take_builds()
+    assert_fully_published(sandbox, client)
+
+
+def test_killed_during_the_index_push_then_run_again(make_sandbox, registry, client):
+    state = {}
+
+    def kill_after_first_index_tag(method, path, status):
+        # The index goes to the commit tag first and to 'latest' last: kill
+        # doit once the registry has the first, before doit hears back.
+        if method == "PUT" and path.endswith(f"/hello-web/manifests/{state['commit_tag']}"):
+            kill(state["process"])
+
+    with FaultProxy(registry.host, after=kill_after_first_index_tag) as proxy:
+        box = make_sandbox(registry_host=proxy.host)
+        state["commit_tag"] = index_tags(_head(box, "hello-web"))[0]
+        state["process"] = start_doit(box)
+        assert state["process"].wait(timeout=300) == -signal.SIGKILL
+
+        web = f"{box.prefix}/hello-web"
+        assert client.manifest(web, state["commit_tag"]) is not None
+        assert client.manifest(web, "latest") is None
+        assert "hello-web" not in published(box.repo.remote_file("services.yml"))
+
+        box.fresh_job()
+        box.take_builds()
+        state["commit_tag"] = "never"
+        box.doit()
+        assert box.take_builds() == []          # every platform was already there
+        assert_fully_published(box, client)
+
+
+def _peek_builds(box) -> list[tuple[str, str]]:
+    """The builds started so far, without taking them."""
+    if not box.builder_log.exists():
+        return []
+    calls = [json.loads(line) for line in box.builder_log.read_text().splitlines() if line.strip()]
+    return [(Path(c[-1]).name, c[c.index("--platform") + 1]) for c in calls if "--platform" in c]
+
+
+def _head(box, name) -> str:
+    return git("rev-parse", "HEAD", cwd=box.upstreams[name].work)
