@@ -6,12 +6,13 @@ import sys
 from pathlib import Path
 
 from tasks import build, commit_hash, fetch_upstream, push_manifest, report, verify
-from tasks.catalogue import CatalogueError, load
+from tasks.catalogue import CatalogueError, check_environment, load
 from tasks.pipeline import Pipeline
 
 ROOT = Path(__file__).resolve().parent
 
 try:
+    check_environment()
     PIPELINE = Pipeline(ROOT, load(ROOT / "services.yml"))
 except CatalogueError as error:
     sys.exit(f"privacy-oci: {error}")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.tokens import CommentToken
 
@@ -37,6 +38,10 @@ IMAGE_PREFIX = re.compile(
     r"^(?:[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::[0-9]+)?|\[[0-9a-f:]+\](?::[0-9]+)?)"
     r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
 REF_NAME = re.compile(r"^[A-Za-z0-9._/-]+$")
+UPSTREAM_SCHEMES = ("https://", "http://", "ssh://", "git://", "file://")
+SCP_LIKE_URL = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9~._/-]+$")
+CREDENTIALS_IN_URL = re.compile(r"^[a-z]+://[^/@]*:[^/@]*@")
+BUILDERS = ("buildx", "buildah")
 
 
 class CatalogueError(Exception):
@@ -88,6 +93,11 @@ def load(path: Path, environ=os.environ) -> Catalogue:
         raise CatalogueError(f"{path.name}: cannot read the catalogue: {error.strerror}") from None
     try:
         document = _yaml().load(text)
+    except DuplicateKeyError as error:
+        key = re.search(r'duplicate key "([^"]*)"', error.problem or "")
+        raise CatalogueError(f"{path.name}: line {error.problem_mark.line + 1}: "
+                             f"'{key.group(1) if key else '?'}' is defined twice; "
+                             "each service (and each field) may appear once") from None
     except YAMLError as error:
         raise CatalogueError(f"{path.name}: not valid YAML: {error}") from None
     return validate(document, path, environ)
@@ -143,9 +153,7 @@ def _service(name: str, settings, where: str, repo_root: Path) -> Service:
     if unknown:
         raise CatalogueError(f"{at}: unknown field(s) {_names(unknown)}; accepted: {_names(SERVICE_KEYS)}")
 
-    upstream = settings.get("upstream")
-    if not isinstance(upstream, str) or not upstream.strip():
-        raise CatalogueError(f"{at}: field 'upstream' must be the upstream git repository URL")
+    upstream = _upstream(settings.get("upstream"), f"{at}: field 'upstream'")
 
     refs = [kind for kind in ("branch", "tag") if kind in settings]
     if len(refs) != 1:
@@ -171,6 +179,22 @@ def _service(name: str, settings, where: str, repo_root: Path) -> Service:
     return Service(name=name, upstream=upstream.strip(), ref_kind=ref_kind, ref=ref,
                    platforms=tuple(platforms), dockerfile=dockerfile, build_args=build_args,
                    published_commit=commit, published_inputs=inputs)
+
+
+def _upstream(value, field) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise CatalogueError(f"{field} must be the upstream git repository URL")
+    url = value.strip()
+    if url.startswith("-") or "::" in url or any(c.isspace() or ord(c) < 32 for c in url):
+        raise CatalogueError(f"{field}: {url!r} is not a repository URL git may be given "
+                             "(no leading '-', no '::' transports, no spaces)")
+    if not (url.startswith(UPSTREAM_SCHEMES) or SCP_LIKE_URL.match(url)):
+        raise CatalogueError(f"{field}: {url!r} must start with one of {', '.join(UPSTREAM_SCHEMES)} "
+                             "or be user@host:path")
+    if CREDENTIALS_IN_URL.match(url):
+        raise CatalogueError(f"{field}: the URL carries credentials; they would show in logs. "
+                             "Use a public URL or git's credential helpers")
+    return url
 
 
 def _check_platform(platform, field):
@@ -222,6 +246,18 @@ def _published(value, field):
     if not isinstance(inputs, str) or not INPUTS.match(inputs):
         raise CatalogueError(f"{field}: 'inputs' must be a hex digest")
     return commit, inputs
+
+
+def check_environment(environ=os.environ) -> None:
+    """The settings taken from the environment, checked before any work."""
+    builder = environ.get("PRIVACY_OCI_BUILDER")
+    if builder and builder not in BUILDERS:
+        raise CatalogueError(f"environment: PRIVACY_OCI_BUILDER={builder!r} is not a builder; "
+                             f"use one of {', '.join(BUILDERS)} or leave it unset")
+    for name in ("PRIVACY_OCI_GIT_REMOTE", "PRIVACY_OCI_GIT_BRANCH", "CI_COMMIT_BRANCH"):
+        value = environ.get(name)
+        if value and (value.startswith("-") or not REF_NAME.match(value)):
+            raise CatalogueError(f"environment: {name}={value!r} is not a git remote or branch name")
 
 
 def _names(keys) -> str:

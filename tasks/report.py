@@ -1,10 +1,19 @@
-"""The run's console report: doit's per-task lines, then a summary of what
-was built, published, recorded, up to date and failed, service by service."""
+"""The run's report: doit's per-task lines while it works, then a summary
+table of every service, and the same as JSON (PRIVACY_OCI_REPORT, default
+``.work/report.json``) for CI artifacts and scripts."""
 from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
 
 from doit.reporter import ConsoleReporter
 
+from . import decide_stale
 from .pipeline import Pipeline, StageFailed
+
+# What became of a service in this run.
+STATUSES = ("built", "recorded", "skipped", "failed", "pending")
 
 
 def reporter_for(pipeline: Pipeline):
@@ -12,48 +21,79 @@ def reporter_for(pipeline: Pipeline):
     class PipelineReporter(ConsoleReporter):
         def complete_run(self):
             super().complete_run()
-            lines = summary(pipeline)
-            if lines:
-                self.outstream.write("\n".join(lines) + "\n")
+            services = service_reports(pipeline)
+            if services:
+                self.outstream.write("\n".join(summary(services)) + "\n")
+                write_json(services, report_path(pipeline))
     return PipelineReporter
 
 
-def summary(pipeline: Pipeline) -> list[str]:
-    """One line per service, then the totals; nothing when no service was
-    looked at (e.g. a run of a task that needs no facts)."""
+def report_path(pipeline: Pipeline) -> Path:
+    return Path(pipeline.environ.get("PRIVACY_OCI_REPORT") or pipeline.work_dir / "report.json")
+
+
+def service_reports(pipeline: Pipeline) -> list[dict]:
+    """One entry per service; none when the run never looked at the services
+    (a task that needs no facts)."""
     if not pipeline.facts_gathered:
         return []
-    rows, totals = [], {"built": 0, "published": 0, "recorded": 0, "up to date": 0, "failed": 0}
+    reports = []
     for service in pipeline.catalogue.services:
         outcome = pipeline.outcomes[service.name]
         try:
             plan = pipeline.plan(service)
-            commit = plan.commit[:12]
         except StageFailed:
-            plan, commit = None, "-"
-        totals["built"] += len(outcome.built)
+            plan = None
         if outcome.failures:
-            status = "FAILED"
-            totals["failed"] += 1
+            status = "failed"
+        elif outcome.index_digest:
+            status = "built"
         elif outcome.recorded:
             status = "recorded"
-        elif outcome.index_digest:
-            status = "published"
         elif plan is not None and plan.recorded:
-            status = "up to date"
+            status = "skipped"
         else:
             status = "pending"
-        totals["published"] += outcome.index_digest is not None
-        totals["recorded"] += outcome.recorded
-        totals["up to date"] += status == "up to date"
-        details = [f"built {', '.join(outcome.built)}"] if outcome.built else []
-        if outcome.index_digest:
-            details.append(f"index {outcome.index_digest}")
-        details += [f"{task}: {reason.splitlines()[0]}" for task, reason in outcome.failures.items()]
-        rows.append((service.name, commit, status, "; ".join(details)))
-    width = max(len(name) for name, *_ in rows)
+        reports.append({
+            "service": service.name,
+            "upstream": service.upstream,
+            "ref": f"{service.ref_kind} {service.ref}",
+            "commit": plan.commit if plan else None,
+            "status": status,
+            "recorded": outcome.recorded,
+            "platforms": dict(outcome.built),
+            "index_digest": outcome.index_digest,
+            "tags": list(decide_stale.index_tags(plan.commit)) if outcome.index_digest else [],
+            "errors": dict(outcome.failures),
+        })
+    return reports
+
+
+def summary(reports: list[dict]) -> list[str]:
+    rows = []
+    for report in reports:
+        details = []
+        if report["platforms"]:
+            details.append("pushed " + ", ".join(decide_stale.platform_slug(p) for p in report["platforms"]))
+        if report["index_digest"]:
+            details.append(f"index {report['index_digest'][:19]}")
+        if report["recorded"]:
+            details.append("recorded")
+        details += [f"{task}: {reason.splitlines()[0]}" for task, reason in report["errors"].items()]
+        commit = (report["commit"] or "-")[:12]
+        rows.append((report["service"], commit, report["status"], "; ".join(details)))
+    width = max(len(row[0]) for row in rows)
     lines = ["", "privacy-oci summary:"]
-    lines += [f"  {name:<{width}}  {commit:<12}  {status:<10}  {details}".rstrip()
+    lines += [f"  {name:<{width}}  {commit:<12}  {status:<8}  {details}".rstrip()
               for name, commit, status, details in rows]
-    lines.append("  " + ", ".join(f"{count} {what}" for what, count in totals.items()))
+    counts = ", ".join(f"{sum(r['status'] == s for r in reports)} {s}" for s in STATUSES)
+    images = sum(len(r["platforms"]) for r in reports)
+    lines.append(f"  services: {counts}; {images} platform image(s) pushed")
     return lines
+
+
+def write_json(reports: list[dict], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps({"services": reports}, indent=2) + "\n")
+    os.replace(temporary, path)

@@ -13,7 +13,9 @@ from git import Git, GitCommandError, Repo
 MAX_CONCURRENT_CHECKS = 16
 NETWORK_TIMEOUT_SECONDS = 120
 # Never let git stop to ask for a password in an unattended job.
-GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "SSH_ASKPASS": "true"}
+GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "SSH_ASKPASS": "true",
+           # Only plain transports, whatever a URL asks for (no ext::, fd::).
+           "GIT_ALLOW_PROTOCOL": "https:http:ssh:git:file"}
 
 
 class UpstreamError(Exception):

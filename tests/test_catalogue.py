@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.catalogue import CatalogueError, load, with_published
+from tasks.catalogue import load, with_published
 
 PROJECT = Path(__file__).resolve().parent.parent
 GOOD = """\
@@ -21,14 +21,16 @@ services:
 """
 
 
-def doit_in(tmp_path: Path, catalogue: str, env_extra=None) -> subprocess.CompletedProcess:
+def doit_in(tmp_path: Path, catalogue: str, env_extra=None, *args) -> subprocess.CompletedProcess:
+    """The real ``doit`` in a folder holding dodo.py, ``catalogue`` as
+    services.yml and one Dockerfile."""
     (tmp_path / "dodo.py").write_text((PROJECT / "dodo.py").read_text())
     (tmp_path / "services.yml").write_text(catalogue)
     dockerfile = tmp_path / "Dockerfiles" / "scribe" / "Dockerfile"
     dockerfile.parent.mkdir(parents=True, exist_ok=True)
     dockerfile.write_text("FROM scratch\n")
     env = {"PATH": "/usr/bin:/bin:" + str(Path(sys.executable).parent), **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "doit", "list", "--all"], cwd=tmp_path,
+    return subprocess.run([sys.executable, "-m", "doit", *args], cwd=tmp_path,
                           capture_output=True, text=True, env=env)
 
 
@@ -40,45 +42,96 @@ def test_the_shipped_catalogue_lists_its_services(monkeypatch):
 
 
 def test_a_good_catalogue_lists_tasks(tmp_path):
-    result = doit_in(tmp_path, GOOD)
+    result = doit_in(tmp_path, GOOD, None, "list", "--all")
     assert result.returncode == 0, result.stderr
     assert "build:scribe:amd64" in result.stdout
 
 
-@pytest.mark.parametrize("catalogue, message", [
-    (GOOD.replace("branch: main", "branch: main\n    colour: blue"),
-     "services.yml: service 'scribe': unknown field(s) colour"),
-    (GOOD.replace("    upstream: https://git.example.org/scribe\n", ""),
-     "services.yml: service 'scribe': field 'upstream'"),
-    (GOOD.replace("[linux/amd64]", "[linux/amd65]"),
-     "services.yml: service 'scribe': field 'platforms': 'linux/amd65' is not a platform"),
-    (GOOD.replace("[linux/amd64]", "[]"),
-     "services.yml: service 'scribe': field 'platforms' must be a non-empty list"),
-    (GOOD.replace("    branch: main\n", ""),
-     "services.yml: service 'scribe': give exactly one of the fields 'branch' or 'tag'"),
-    (GOOD.replace("  scribe:", "  Scribe:"),
-     "services.yml: service 'Scribe': invalid service name"),
-    (GOOD + "    dockerfile: ../outside/Dockerfile\n",
-     "services.yml: service 'scribe': field 'dockerfile': '../outside/Dockerfile' is outside the repository"),
-    (GOOD + "    dockerfile: Dockerfiles/missing/Dockerfile\n",
-     "services.yml: service 'scribe': field 'dockerfile': 'Dockerfiles/missing/Dockerfile' does not exist"),
-    (GOOD + "    build_args:\n      BAD-NAME: x\n",
-     "services.yml: service 'scribe': field 'build_args': 'BAD-NAME' is not a build-arg name"),
-    (GOOD + "    published:\n      commit: abc\n      inputs: 0123456789abcdef\n",
-     "services.yml: service 'scribe': field 'published': 'commit' must be a full 40-character commit id"),
+SCRIBE = "services.yml: service 'scribe'"
+MALFORMED = [
+    # shape of the file
+    ("services: [\n", "services.yml: not valid YAML"),
+    ("- a\n- b\n", "services.yml: the catalogue must be a mapping"),
+    (GOOD + "extra: 1\n", "services.yml: unknown top-level key(s) extra"),
+    (GOOD.split("services:")[0], "services.yml: field 'services' must be a non-empty mapping"),
+    (GOOD.split("services:")[0] + "services: {}\n", "services.yml: field 'services' must be a non-empty mapping"),
+    (GOOD + GOOD.split("services:\n")[1], "services.yml: line 7: 'scribe' is defined twice"),
+    # image prefix
+    (GOOD.replace("image_prefix: registry.example.org/group/project\n", ""),
+     "services.yml: field 'image_prefix' must be a registry path"),
     (GOOD.replace("registry.example.org/group/project", "${NOT_SET_ANYWHERE}"),
      "services.yml: field 'image_prefix': environment variable NOT_SET_ANYWHERE is not set"),
     (GOOD.replace("registry.example.org/group/project", "Registry.example.org/x:tag"),
      "services.yml: field 'image_prefix': 'Registry.example.org/x:tag' is not a valid image reference prefix"),
-    (GOOD + "extra: 1\n", "services.yml: unknown top-level key(s) extra"),
-    ("services: [\n", "services.yml: not valid YAML"),
-])
-def test_a_malformed_catalogue_stops_everything_with_a_precise_message(tmp_path, catalogue, message):
-    result = doit_in(tmp_path, catalogue)
+    (GOOD.replace("registry.example.org/group/project", "registry.example.org/p@sha256:ab"),
+     "services.yml: field 'image_prefix': 'registry.example.org/p@sha256:ab' is not a valid image reference"),
+    # service names
+    (GOOD.replace("  scribe:", "  Scribe:"), "services.yml: service 'Scribe': invalid service name"),
+    (GOOD.replace("  scribe:", "  a/b:"), "services.yml: service 'a/b': invalid service name"),
+    (GOOD.replace("  scribe:", "  '..':"), "services.yml: service '..': invalid service name"),
+    (GOOD.replace("  scribe:", "  -scribe:"), "services.yml: service '-scribe': invalid service name"),
+    (GOOD.split("  scribe:")[0] + "  scribe: yes\n", f"{SCRIBE}: settings must be a mapping"),
+    # fields
+    (GOOD.replace("branch: main", "branch: main\n    colour: blue"), f"{SCRIBE}: unknown field(s) colour"),
+    (GOOD.replace("    upstream: https://git.example.org/scribe\n", ""), f"{SCRIBE}: field 'upstream' must be"),
+    (GOOD.replace("https://git.example.org/scribe", "''"), f"{SCRIBE}: field 'upstream' must be"),
+    (GOOD.replace("https://git.example.org/scribe", "'--upload-pack=touch /tmp/pwned'"),
+     f"{SCRIBE}: field 'upstream': '--upload-pack=touch /tmp/pwned' is not a repository URL"),
+    (GOOD.replace("https://git.example.org/scribe", "'ext::sh -c touch% /tmp/pwned'"),
+     f"{SCRIBE}: field 'upstream': 'ext::sh -c touch% /tmp/pwned' is not a repository URL"),
+    (GOOD.replace("https://git.example.org/scribe", "ftp://git.example.org/scribe"),
+     f"{SCRIBE}: field 'upstream': 'ftp://git.example.org/scribe' must start with one of"),
+    (GOOD.replace("https://git.example.org/scribe", "https://me:hunter2@git.example.org/scribe"),
+     f"{SCRIBE}: field 'upstream': the URL carries credentials"),
+    (GOOD.replace("    branch: main\n", ""), f"{SCRIBE}: give exactly one of the fields 'branch' or 'tag'"),
+    (GOOD.replace("    branch: main\n", "    branch: main\n    tag: v1\n"),
+     f"{SCRIBE}: give exactly one of the fields 'branch' or 'tag'"),
+    (GOOD.replace("branch: main", "branch: --force"), f"{SCRIBE}: field 'branch' must be a git branch name"),
+    (GOOD.replace("branch: main", "branch: a..b"), f"{SCRIBE}: field 'branch' must be a git branch name"),
+    (GOOD.replace("branch: main", "branch: [main]"), f"{SCRIBE}: field 'branch' must be a git branch name"),
+    (GOOD.replace("[linux/amd64]", "[linux/amd65]"), f"{SCRIBE}: field 'platforms': 'linux/amd65' is not a platform"),
+    (GOOD.replace("[linux/amd64]", "[linux/arm/7]"), f"{SCRIBE}: field 'platforms': 'linux/arm/7' is not a platform"),
+    (GOOD.replace("[linux/amd64]", "[]"), f"{SCRIBE}: field 'platforms' must be a non-empty list"),
+    (GOOD.replace("[linux/amd64]", "linux/amd64"), f"{SCRIBE}: field 'platforms' must be a non-empty list"),
+    (GOOD.replace("[linux/amd64]", "[linux/amd64, linux/amd64]"), f"{SCRIBE}: field 'platforms' lists a platform twice"),
+    (GOOD + "    dockerfile: ../outside/Dockerfile\n",
+     f"{SCRIBE}: field 'dockerfile': '../outside/Dockerfile' is outside the repository"),
+    (GOOD + "    dockerfile: /etc/passwd\n", f"{SCRIBE}: field 'dockerfile': '/etc/passwd' is outside the repository"),
+    (GOOD + "    dockerfile: Dockerfiles/missing/Dockerfile\n",
+     f"{SCRIBE}: field 'dockerfile': 'Dockerfiles/missing/Dockerfile' does not exist"),
+    (GOOD + "    build_args:\n      BAD-NAME: x\n", f"{SCRIBE}: field 'build_args': 'BAD-NAME' is not a build-arg name"),
+    (GOOD + "    build_args:\n      'A=B': x\n", f"{SCRIBE}: field 'build_args': 'A=B' is not a build-arg name"),
+    (GOOD + "    build_args:\n      A: \"one\\ntwo\"\n", f"{SCRIBE}: field 'build_args': A must be a single line"),
+    (GOOD + "    build_args:\n      A: [1, 2]\n", f"{SCRIBE}: field 'build_args': A must be a string or number"),
+    (GOOD + "    build_args: [A=1]\n", f"{SCRIBE}: field 'build_args' must be a mapping"),
+    (GOOD + "    published:\n      commit: abc\n      inputs: 0123456789abcdef\n",
+     f"{SCRIBE}: field 'published': 'commit' must be a full 40-character commit id"),
+    (GOOD + "    published:\n      commit: " + "a" * 40 + "\n      inputs: 0123456789abcdef\n      by: me\n",
+     f"{SCRIBE}: field 'published' is written by commit-hash and must hold exactly"),
+]
+BAD_ENVIRONMENTS = [
+    ({"PRIVACY_OCI_BUILDER": "kaniko"}, "environment: PRIVACY_OCI_BUILDER='kaniko' is not a builder"),
+    ({"PRIVACY_OCI_GIT_BRANCH": "--force"}, "environment: PRIVACY_OCI_GIT_BRANCH='--force' is not a git"),
+    ({"PRIVACY_OCI_GIT_REMOTE": "-oProxyCommand=x"}, "environment: PRIVACY_OCI_GIT_REMOTE='-oProxyCommand=x' is not"),
+]
+
+
+def assert_stopped_before_any_work(tmp_path, result, message):
     assert result.returncode != 0
-    assert message in result.stderr
+    assert message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
-    assert result.stdout == ""
+    assert result.stdout == ""                      # no task ran
+    assert not (tmp_path / ".work").exists()        # nothing fetched, built or recorded
+
+
+@pytest.mark.parametrize("catalogue, message", MALFORMED)
+def test_a_malformed_catalogue_stops_everything_with_a_precise_message(tmp_path, catalogue, message):
+    assert_stopped_before_any_work(tmp_path, doit_in(tmp_path, catalogue), message)
+
+
+@pytest.mark.parametrize("environment, message", BAD_ENVIRONMENTS)
+def test_a_bad_environment_stops_everything_with_a_precise_message(tmp_path, environment, message):
+    assert_stopped_before_any_work(tmp_path, doit_in(tmp_path, GOOD, environment), message)
 
 
 def test_record_keeps_comments_order_and_quoting():
@@ -109,10 +162,3 @@ def test_record_keeps_comments_order_and_quoting():
     assert written_text == expected
     assert written == ["a", "b"]
     assert with_published(expected, {"a": ("a" * 40, "b" * 16)}) == (expected, [])
-
-
-def test_load_reports_duplicate_services(tmp_path):
-    path = tmp_path / "services.yml"
-    path.write_text(GOOD + GOOD.split("services:\n")[1])
-    with pytest.raises(CatalogueError, match="services.yml"):
-        load(path)

@@ -104,9 +104,7 @@ def select(name: str | None, registry) -> Builder:
     from .buildah import BuildahBuilder
     from .buildx import BuildxBuilder
     builders = {"buildx": lambda: BuildxBuilder(registry), "buildah": lambda: BuildahBuilder(registry)}
-    if name:
-        if name not in builders:
-            raise BuildError(f"PRIVACY_OCI_BUILDER={name!r} is not a builder; use one of {', '.join(builders)}")
+    if name:  # checked against catalogue.BUILDERS before any work
         return builders[name]()
     if shutil.which("docker") and subprocess.run(["docker", "buildx", "version"], capture_output=True).returncode == 0:
         return builders["buildx"]()
