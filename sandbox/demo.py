@@ -38,9 +38,10 @@ CMD ["cat", "/app/message.txt"]
 
 
 def stand_in_services(upstreams: dict[str, Upstream], base: str) -> dict[str, dict]:
-    platforms = {"hello-web": ["linux/amd64", "linux/arm64"], "hello-cli": ["linux/amd64"]}
+    """hello-web is built for amd64 and arm64, every other stand-in for amd64."""
     return {name: {"upstream": upstream.url, "branch": upstream.branch,
-                   "platforms": platforms[name], "build_args": {"BASE_IMAGE": base}}
+                   "platforms": ["linux/amd64", "linux/arm64"] if name == "hello-web" else ["linux/amd64"],
+                   "build_args": {"BASE_IMAGE": base}}
             for name, upstream in upstreams.items()}
 
 

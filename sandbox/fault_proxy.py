@@ -12,8 +12,8 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", 
 
 
 class FaultProxy:
-    """``fault(method, path)`` may return a status to answer instead of the
-    registry; ``after(method, path, status)`` runs once the registry has
+    """``fault(method, path)`` may return a status (or a status and headers)
+    to answer instead of the registry; ``after(method, path, status)`` runs once the registry has
     answered, before the answer is passed on. Both see every request;
     ``seen`` lists them."""
 
@@ -22,6 +22,7 @@ class FaultProxy:
         self.fault = fault or (lambda method, path: None)
         self.after = after or (lambda method, path, status: None)
         self.seen: list[tuple[str, str, int]] = []
+        self.authorizations: list[str] = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -60,12 +61,18 @@ class FaultProxy:
 
             def _forward(self):
                 body = self._body()
-                status = proxy.fault(self.command, self.path)
-                if status:
+                if self.headers.get("Authorization"):
+                    with proxy._lock:
+                        proxy.authorizations.append(self.headers["Authorization"])
+                fault = proxy.fault(self.command, self.path)
+                if fault:
+                    status, headers = fault if isinstance(fault, tuple) else (fault, {})
                     self._record(status)
                     self.send_response(status)
                     if status == 429:
                         self.send_header("Retry-After", "0")
+                    for name, value in headers.items():
+                        self.send_header(name, value)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return

@@ -9,7 +9,7 @@ from operator import attrgetter
 from . import decide_stale, fetch_upstream
 from .builders import BuildRequest
 from .catalogue import Service
-from .pipeline import Pipeline, StageFailed
+from .pipeline import Pipeline
 
 BASENAME = "build"
 
@@ -43,7 +43,8 @@ def tasks(pipeline: Pipeline, after_builds):
                 "basename": group_name(service),
                 "name": decide_stale.platform_slug(platform),
                 "doc": f"build {service.name} for {platform} and push it",
-                "actions": [(pipeline.attempt, [service, name, lambda s=service, p=platform: build(pipeline, s, p)])],
+                "actions": [(pipeline.attempt, [service, name, lambda s=service, p=platform: build(pipeline, s, p),
+                                                [fetch_upstream.task_name(service)]])],
                 "task_dep": [fetch_upstream.task_name(service)],
                 "uptodate": [pipeline.uptodate(lambda plan, p=platform: p in plan.pending_platforms, service)],
             }
@@ -56,8 +57,6 @@ def labels(service: Service, commit: str) -> tuple[tuple[str, str], ...]:
 
 
 def build(pipeline: Pipeline, service: Service, platform: str) -> None:
-    if fetch_upstream.task_name(service) in pipeline.failures(service):
-        raise StageFailed(f"not built: {fetch_upstream.task_name(service)} failed")
     plan = pipeline.plan(service)
     request = BuildRequest(
         context=pipeline.source_dir(service),

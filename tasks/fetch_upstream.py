@@ -32,6 +32,6 @@ def tasks(pipeline: Pipeline):
 
 
 def fetch(pipeline: Pipeline, service: Service) -> None:
-    commit = pipeline.commit(service)
+    commit = pipeline.plan(service).commit  # the registry must answer before any work
     upstream.checkout(service.upstream, commit, pipeline.source_dir(service))
     print(f"{service.name}: {service.upstream} {service.ref_kind} {service.ref} at {commit}")

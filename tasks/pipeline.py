@@ -171,11 +171,16 @@ class Pipeline:
         with self._outcomes_lock:
             return dict(self.outcomes[service.name].failures)
 
-    def attempt(self, service: Service, task_name: str, action) -> bool:
+    def attempt(self, service: Service, task_name: str, action, after=()) -> bool:
         """Run one service's stage so that its failure is the service's
         outcome, not the end of the run: it is reported at once and in the
         summary, the service's ``verify`` task fails the run, and every other
-        service still runs to the end and is recorded."""
+        service still runs to the end and is recorded. A stage whose
+        prerequisite (a task named in ``after``) failed is skipped."""
+        failed = [name for name in after if name in self.failures(service)]
+        if failed:
+            print(f"skipped {task_name}: {failed[0]} failed", file=sys.stderr)
+            return True
         try:
             action()
         except (StageFailed, RegistryError, upstream.UpstreamError, BuildError) as error:

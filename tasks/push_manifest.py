@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from operator import attrgetter
 
-from . import build, decide_stale
+from . import build, decide_stale, fetch_upstream
 from .builders import IndexRequest
 from .catalogue import Service
 from .pipeline import Pipeline, StageFailed
@@ -28,10 +28,15 @@ def tasks(pipeline: Pipeline):
             "basename": BASENAME,
             "name": service.name,
             "doc": f"push {service.name}'s multi-arch image index once all its platforms are built",
-            "actions": [(pipeline.attempt, [service, task_name(service), lambda s=service: push(pipeline, s)])],
+            "actions": [(pipeline.attempt, [service, task_name(service), lambda s=service: push(pipeline, s),
+                                            prerequisites(service)])],
             "task_dep": [build.task_name(service, p) for p in service.platforms],
             "uptodate": [pipeline.uptodate(needs_index, service)],
         }
+
+
+def prerequisites(service: Service) -> list[str]:
+    return [fetch_upstream.task_name(service), *(build.task_name(service, p) for p in service.platforms)]
 
 
 def annotations(service: Service, plan: decide_stale.ServicePlan, created: datetime):
@@ -50,10 +55,7 @@ def push(pipeline: Pipeline, service: Service) -> None:
         manifest = pipeline.platform_manifest(service, plan.commit, plan.inputs, platform)
         (manifests.append(manifest) if manifest else missing.append(platform))
     if missing:
-        failures = pipeline.failures(service)
-        reasons = [f"{p} ({build.task_name(service, p)} failed)" if build.task_name(service, p) in failures
-                   else p for p in missing]
-        raise StageFailed(f"index not pushed: no image yet for {', '.join(reasons)}")
+        raise StageFailed(f"index not pushed: no image yet for {', '.join(missing)}")
     request = IndexRequest(repository=pipeline.image(service),
                            tags=decide_stale.index_tags(plan.commit),
                            manifests=tuple(manifests),

@@ -110,9 +110,10 @@ def make_sandbox(tmp_path, registry, base):
     published through ``registry_host`` (the real registry by default)."""
     made = []
 
-    def make(registry_host=None, dockerfile=STAND_IN_DOCKERFILE, build_args=None) -> Sandbox:
+    def make(registry_host=None, dockerfile=STAND_IN_DOCKERFILE, build_args=None,
+             names=("hello-web", "hello-cli")) -> Sandbox:
         upstreams = {}
-        for name in ("hello-web", "hello-cli"):
+        for name in names:
             upstreams[name] = Upstream(tmp_path / "upstreams" / name)
             upstreams[name].commit({"message.txt": f"hello from {name}\n"}, "first")
         prefix = f"{registry_host or registry.host}/{tmp_path.name.lower().replace('_', '-')}"

@@ -1,0 +1,216 @@
+"""Faults an unattended hourly job meets: a flaky or stopped registry, an
+unreachable upstream, a remote that moved, a refused push; and the secrets
+that must never show on any of those paths."""
+from __future__ import annotations
+
+import base64
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from sandbox.fault_proxy import FaultProxy
+from sandbox.registry import LocalRegistry, free_port
+from sandbox.upstreams import git
+
+from test_pipeline import published
+
+TOKEN = "PLANTED-GIT-TOKEN-7f3a9c"
+PASSWORD = "PLANTED-REGISTRY-PASSWORD-2b8e4d"
+USER = "planted-user"
+
+
+def test_registry_answering_503_then_429_is_retried_and_the_run_succeeds(make_sandbox, registry, client):
+    answered = {"count": 0}
+    lock = threading.Lock()
+
+    def first_requests_fail(method, path):
+        with lock:
+            answered["count"] += 1
+            number = answered["count"]
+        if number <= 3:
+            return 503
+        if number <= 5:
+            return 429
+        return None
+
+    with FaultProxy(registry.host, fault=first_requests_fail) as proxy:
+        box = make_sandbox(registry_host=proxy.host)
+        box.doit()
+        statuses = [status for _, _, status in proxy.seen]
+        assert client.manifest(f"{box.prefix}/hello-web", "latest") is not None
+
+    assert statuses[:5] == [503, 503, 503, 429, 429]
+    assert len(published(box.repo.remote_file("services.yml"))) == 2
+
+
+def test_stopped_registry_fails_cleanly_and_a_later_run_completes(make_sandbox, tmp_path, client):
+    port = free_port()
+    own = LocalRegistry(tmp_path / "own-registry", port=port)
+    box = make_sandbox(registry_host=own.host)
+
+    down = box.doit(check=False)
+
+    assert down.returncode != 0
+    for service in ("hello-web", "hello-cli"):
+        assert f"FAILED fetch-upstream:{service}: registry: registry unreachable" in down.stderr
+        assert f"verify:{service}" in down.stdout + down.stderr
+    assert "Traceback" not in down.stdout + down.stderr
+    assert published(box.repo.remote_file("services.yml")) == {}
+    assert len(box.repo.remote_log()) == 1
+
+    with own:
+        box.fresh_job()
+        box.doit()
+        assert set(published(box.repo.remote_file("services.yml"))) == {"hello-web", "hello-cli"}
+        assert client.manifest(f"{box.prefix}/hello-web", "latest") is not None
+
+
+def test_unreachable_upstream_fails_only_its_service(make_sandbox, client):
+    box = make_sandbox(names=("hello-web", "hello-cli", "hello-api"))
+    gone = box.upstreams["hello-api"].bare
+    gone.rename(gone.with_name("moved-away.git"))
+
+    result = box.doit(check=False)
+
+    assert result.returncode != 0
+    assert "FAILED fetch-upstream:hello-api: upstream " + box.upstreams["hello-api"].url in result.stderr
+    assert "verify:hello-api" in result.stdout + result.stderr
+    assert set(published(box.repo.remote_file("services.yml"))) == {"hello-web", "hello-cli"}
+    assert client.manifest(f"{box.prefix}/hello-api", "latest") is None
+    summary = result.stdout[result.stdout.index("privacy-oci summary:"):]
+    assert "services: 2 built, 0 recorded, 0 skipped, 1 failed, 0 pending" in summary
+
+
+def test_deleted_branch_fails_with_the_ref_named(sandbox):
+    git("--git-dir", str(sandbox.upstreams["hello-cli"].bare), "branch", "-m", "main", "renamed")
+
+    result = sandbox.doit(check=False)
+
+    assert result.returncode != 0
+    assert "FAILED fetch-upstream:hello-cli: upstream" in result.stderr
+    assert "branch 'main' not found upstream" in result.stderr
+    assert set(published(sandbox.repo.remote_file("services.yml"))) == {"hello-web"}
+
+
+def test_a_run_whose_remote_moved_records_on_top_without_reverting(sandbox):
+    sandbox.doit()
+    other = sandbox.directory / "other-pipeline"
+    git("clone", "--quiet", str(sandbox.repo.remote), str(other))   # a second pipeline, same start
+    sandbox.upstreams["hello-cli"].commit({"message.txt": "cli 2\n"}, "cli 2")
+    sandbox.fresh_job()
+    sandbox.doit()                                                    # the first records hello-cli
+    cli_record = published(sandbox.repo.remote_file("services.yml"))["hello-cli"]
+    web_commit = sandbox.upstreams["hello-web"].commit({"message.txt": "web 2\n"}, "web 2")
+
+    sandbox.checkout = other                                          # the second, from its old clone
+    second = sandbox.doit()
+
+    assert "moved to" in second.stdout
+    records = published(sandbox.repo.remote_file("services.yml"))
+    assert records == {"hello-cli": cli_record, "hello-web": web_commit}
+    log = sandbox.repo.remote_log()
+    assert len(log) == 4 and all("[skip ci]" in subject for subject in log[:3])
+    # The second pipeline's checkout caught up with what it pushed.
+    assert git("rev-parse", "HEAD", cwd=other) == git("--git-dir", str(sandbox.repo.remote), "rev-parse", "main")
+
+
+class RefusingGitServer:
+    """An http git remote that asks for credentials and refuses them all,
+    remembering what it was sent."""
+
+    def __init__(self):
+        self.credentials: list[str] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                if self.headers.get("Authorization"):
+                    owner.credentials.append(base64.b64decode(self.headers["Authorization"].split()[1]).decode())
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_POST = do_GET
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/catalogue.git"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def assert_no_secret_anywhere(box, result):
+    encoded = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    places = {"stdout": result.stdout, "stderr": result.stderr}
+    for path in [*Path(box.checkout, ".work").rglob("*"), box.checkout / ".git" / "config", box.builder_log]:
+        if path.is_file():
+            places[str(path)] = path.read_text(errors="replace")
+    for where, text in places.items():
+        for secret in (TOKEN, PASSWORD, encoded):
+            assert secret not in text, f"{secret} found in {where}"
+    assert (box.checkout / ".work" / "report.json").exists()
+
+
+@pytest.fixture
+def secrets(sandbox):
+    sandbox.env.update(PRIVACY_OCI_GIT_TOKEN=TOKEN, PRIVACY_OCI_REGISTRY_USER=USER,
+                       PRIVACY_OCI_REGISTRY_PASSWORD=PASSWORD)
+    return sandbox
+
+
+def test_secrets_stay_hidden_when_the_push_is_refused(secrets):
+    server = RefusingGitServer()
+    try:
+        git("remote", "add", "locked", server.url, cwd=secrets.checkout)
+        secrets.env["PRIVACY_OCI_GIT_REMOTE"] = "locked"
+        result = secrets.doit(check=False)
+    finally:
+        server.close()
+    assert result.returncode != 0
+    assert "commit-hash: push to locked main failed" in result.stdout + result.stderr
+    assert server.credentials and server.credentials[-1] == f"oauth2:{TOKEN}"   # the token was used
+    assert published(secrets.repo.remote_file("services.yml")) == {}
+    assert_no_secret_anywhere(secrets, result)
+
+
+def test_secrets_stay_hidden_when_the_remote_is_unreachable(secrets):
+    git("remote", "add", "nowhere", f"http://127.0.0.1:{free_port()}/catalogue.git", cwd=secrets.checkout)
+    secrets.env["PRIVACY_OCI_GIT_REMOTE"] = "nowhere"
+    result = secrets.doit(check=False)
+    assert result.returncode != 0
+    assert "commit-hash: push to nowhere main failed" in result.stdout + result.stderr
+    assert_no_secret_anywhere(secrets, result)
+
+
+def test_secrets_stay_hidden_when_the_registry_refuses_the_credentials(make_sandbox, registry):
+    def refuse(method, path):
+        return 401, {"WWW-Authenticate": 'Basic realm="registry"'}
+
+    with FaultProxy(registry.host, fault=refuse) as proxy:
+        box = make_sandbox(registry_host=proxy.host)
+        box.env.update(PRIVACY_OCI_GIT_TOKEN=TOKEN, PRIVACY_OCI_REGISTRY_USER=USER,
+                       PRIVACY_OCI_REGISTRY_PASSWORD=PASSWORD)
+        result = box.doit(check=False)
+        sent = list(proxy.authorizations)
+    assert result.returncode != 0
+    assert "HTTP 401" in result.stderr
+    assert any(USER in base64.b64decode(a.split()[1]).decode() for a in sent)  # the password was sent
+    assert_no_secret_anywhere(box, result)
+
+
+def test_secrets_stay_hidden_when_the_registry_is_down(make_sandbox):
+    box = make_sandbox(registry_host=f"127.0.0.1:{free_port()}")
+    box.env.update(PRIVACY_OCI_GIT_TOKEN=TOKEN, PRIVACY_OCI_REGISTRY_USER=USER,
+                   PRIVACY_OCI_REGISTRY_PASSWORD=PASSWORD)
+    result = box.doit(check=False)
+    assert result.returncode != 0
+    assert "registry unreachable" in result.stderr
+    assert_no_secret_anywhere(box, result)
