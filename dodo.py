@@ -1,11 +1,10 @@
 """privacy-oci: keeps multi-arch images of the services in services.yml up
 to date. ``doit`` runs the whole graph; ``doit list --status`` shows what is
 pending; ``doit build:<service>`` builds and publishes one service."""
-import os
 import sys
 from pathlib import Path
 
-from tasks import build, commit_hash, fetch_upstream, push_manifest, report, verify
+from tasks import build, commit_hash, fan_out, fetch_upstream, push_manifest, report, verify
 from tasks.catalogue import CatalogueError, check_environment, load
 from tasks.pipeline import Pipeline
 
@@ -21,7 +20,7 @@ DOIT_CONFIG = {
     # A plain-file state backend: it survives a CI cache and a change of
     # Python build, and is only ever a speed-up.
     "backend": "json",
-    "dep_file": os.environ.get("PRIVACY_OCI_STATE", str(ROOT / ".work" / "doit-state.json")),
+    "dep_file": str(PIPELINE.setting_path("PRIVACY_OCI_STATE", ".work/doit-state.json")),
     # Tasks share one in-process view of the run (see tasks/pipeline.py).
     "par_type": "thread",
     # One service's failure must not stop the others.
@@ -54,3 +53,7 @@ def task_verify():
 
 def task_commit_hash():
     yield from commit_hash.tasks(PIPELINE)
+
+
+def task_fan_out():
+    yield from fan_out.tasks(PIPELINE)

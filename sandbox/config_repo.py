@@ -39,17 +39,31 @@ class ConfigRepo:
         self.remote = self.directory / "remote.git"
         self.checkout = self.directory / "checkout"
 
-    def create(self, prefix: str, services: dict[str, dict], dockerfiles: dict[str, str]) -> Path:
+    def create(self, prefix: str, services: dict[str, dict], dockerfiles: dict[str, str],
+               whole_project: bool = False, extra_yaml: str = "") -> Path:
+        """The remote, seeded with dodo.py (or, with ``whole_project``, every
+        file of this project, CI files included), the stand-in catalogue and
+        Dockerfiles; returns a fresh clone."""
         git("init", "--quiet", "--bare", "--initial-branch=main", str(self.remote))
+        # Accept push options as GitLab does, and keep what was pushed with.
+        git("--git-dir", str(self.remote), "config", "receive.advertisePushOptions", "true")
+        hook = self.remote / "hooks" / "post-receive"
+        hook.write_text('#!/bin/sh\ni=0\nwhile [ "$i" -lt "${GIT_PUSH_OPTION_COUNT:-0}" ]; do\n'
+                        '  eval "echo \\$GIT_PUSH_OPTION_$i" >> "$GIT_DIR/push-options.log"\n'
+                        '  i=$((i + 1))\ndone\n')
+        hook.chmod(0o755)
         source = self.directory / "seed"
         source.mkdir(parents=True)
         git("init", "--quiet", "--initial-branch=main", str(source))
-        shutil.copy(PROJECT_ROOT / "dodo.py", source / "dodo.py")
-        shutil.copy(PROJECT_ROOT / ".gitignore", source / ".gitignore")
-        (source / "services.yml").write_text(services_yaml(prefix, services))
+        files = git("ls-files", cwd=PROJECT_ROOT).splitlines() if whole_project else ["dodo.py", ".gitignore"]
+        for name in files:
+            if (PROJECT_ROOT / name).is_file():
+                (source / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(PROJECT_ROOT / name, source / name)
+        (source / "services.yml").write_text(services_yaml(prefix, services) + extra_yaml)
         for name, text in dockerfiles.items():
             path = source / "Dockerfiles" / name / "Dockerfile"
-            path.parent.mkdir(parents=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
         git("add", "--all", cwd=source)
         git(*IDENTITY, "commit", "--quiet", "--message", "Catalogue", cwd=source)
@@ -67,6 +81,10 @@ class ConfigRepo:
     def remote_log(self) -> list[str]:
         """Subjects of the remote's commits, newest first."""
         return git("--git-dir", str(self.remote), "log", "--format=%s", "main").splitlines()
+
+    def push_options(self) -> list[str]:
+        log = self.remote / "push-options.log"
+        return log.read_text().split() if log.exists() else []
 
     def remote_file(self, path: str) -> str:
         return git("--git-dir", str(self.remote), "show", f"main:{path}")

@@ -19,7 +19,7 @@ from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.tokens import CommentToken
 
-TOP_LEVEL_KEYS = {"image_prefix", "services"}
+TOP_LEVEL_KEYS = {"image_prefix", "runner_tags", "services"}
 SERVICE_KEYS = {"upstream", "branch", "tag", "platforms", "dockerfile",
                 "build_args", "published"}
 PUBLISHED_KEYS = {"commit", "inputs"}
@@ -42,6 +42,7 @@ UPSTREAM_SCHEMES = ("https://", "http://", "ssh://", "git://", "file://")
 SCP_LIKE_URL = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9~._/-]+$")
 CREDENTIALS_IN_URL = re.compile(r"^[a-z]+://[^/@]*:[^/@]*@")
 BUILDERS = ("buildx", "buildah")
+PUSH_OPTION = re.compile(r"^[a-z][a-z0-9_.-]*(=[A-Za-z0-9_.:/-]+)?$")
 
 
 class CatalogueError(Exception):
@@ -67,6 +68,11 @@ class Catalogue:
     path: Path
     image_prefix: str
     services: tuple[Service, ...]
+    # CI runner tags per platform, for jobs fanned out to native runners.
+    runner_tags: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def tags_for(self, platform: str) -> list[str]:
+        return list(dict(self.runner_tags).get(platform, ()))
 
     def service(self, name: str) -> Service:
         return next(s for s in self.services if s.name == name)
@@ -118,7 +124,23 @@ def validate(document, path: Path, environ=os.environ) -> Catalogue:
     repo_root = path.parent
     return Catalogue(path=path, image_prefix=prefix,
                      services=tuple(_service(str(name), settings, where, repo_root)
-                                    for name, settings in services.items()))
+                                    for name, settings in services.items()),
+                     runner_tags=_runner_tags(document.get("runner_tags"), f"{where}: field 'runner_tags'"))
+
+
+def _runner_tags(value, field) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise CatalogueError(f"{field} must map a platform to a list of runner tags, "
+                             "e.g. {linux/arm64: [saas-linux-small-arm64]}")
+    tags = []
+    for platform, names in value.items():
+        _check_platform(platform, field)
+        if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
+            raise CatalogueError(f"{field}: {platform} must have a list of runner tag names")
+        tags.append((platform, tuple(names)))
+    return tuple(tags)
 
 
 def _image_prefix(value, where, environ) -> str:
@@ -254,10 +276,18 @@ def check_environment(environ=os.environ) -> None:
     if builder and builder not in BUILDERS:
         raise CatalogueError(f"environment: PRIVACY_OCI_BUILDER={builder!r} is not a builder; "
                              f"use one of {', '.join(BUILDERS)} or leave it unset")
-    for name in ("PRIVACY_OCI_GIT_REMOTE", "PRIVACY_OCI_GIT_BRANCH", "CI_COMMIT_BRANCH"):
+    for name in ("PRIVACY_OCI_GIT_BRANCH", "CI_COMMIT_BRANCH"):
         value = environ.get(name)
         if value and (value.startswith("-") or not REF_NAME.match(value)):
-            raise CatalogueError(f"environment: {name}={value!r} is not a git remote or branch name")
+            raise CatalogueError(f"environment: {name}={value!r} is not a git branch name")
+    remote = environ.get("PRIVACY_OCI_GIT_REMOTE")
+    if remote and remote.startswith("-"):
+        raise CatalogueError(f"environment: PRIVACY_OCI_GIT_REMOTE={remote!r} is not a git remote name or URL")
+    if remote and not REF_NAME.match(remote):
+        _upstream(remote, "environment: PRIVACY_OCI_GIT_REMOTE")  # a URL, held to the same rules
+    for option in filter(None, environ.get("PRIVACY_OCI_GIT_PUSH_OPTIONS", "").split(",")):
+        if not PUSH_OPTION.match(option.strip()):
+            raise CatalogueError(f"environment: PRIVACY_OCI_GIT_PUSH_OPTIONS: {option!r} is not a push option")
 
 
 def _names(keys) -> str:

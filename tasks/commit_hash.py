@@ -134,7 +134,9 @@ class CommitBack:
     def _push(self, commit: str) -> bool:
         """True when pushed, False when the remote moved on; raises otherwise."""
         try:
-            self._git("push", "--quiet", self.remote, f"{commit}:refs/heads/{self.branch}",
+            options = [f"--push-option={o.strip()}" for o in
+                       self.environ.get("PRIVACY_OCI_GIT_PUSH_OPTIONS", "").split(",") if o.strip()]
+            self._git("push", "--quiet", *options, self.remote, f"{commit}:refs/heads/{self.branch}",
                       env=self._push_env())
             return True
         except CommitBackError as error:

@@ -74,6 +74,10 @@ class Pipeline:
     def image(self, service: Service) -> str:
         return self.catalogue.image(service)
 
+    def setting_path(self, variable: str, default: str) -> Path:
+        """A file named by an environment variable, relative to the project."""
+        return self.root / (self.environ.get(variable) or default)
+
     def source_dir(self, service: Service) -> Path:
         return self.work_dir / "src" / service.name
 

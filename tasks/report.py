@@ -1,6 +1,7 @@
 """The run's report: doit's per-task lines while it works, then a summary
-table of every service, and the same as JSON (PRIVACY_OCI_REPORT, default
-``.work/report.json``) for CI artifacts and scripts."""
+table of every service, also kept as files for CI artifacts and scripts: the
+JSON report (PRIVACY_OCI_REPORT, default ``.work/report.json``) and the
+summary beside it (``report.txt``)."""
 from __future__ import annotations
 
 import json
@@ -23,13 +24,14 @@ def reporter_for(pipeline: Pipeline):
             super().complete_run()
             services = service_reports(pipeline)
             if services:
-                self.outstream.write("\n".join(summary(services)) + "\n")
-                write_json(services, report_path(pipeline))
+                text = "\n".join(summary(services)) + "\n"
+                self.outstream.write(text)
+                write_report(services, text, report_path(pipeline))
     return PipelineReporter
 
 
 def report_path(pipeline: Pipeline) -> Path:
-    return Path(pipeline.environ.get("PRIVACY_OCI_REPORT") or pipeline.work_dir / "report.json")
+    return pipeline.setting_path("PRIVACY_OCI_REPORT", ".work/report.json")
 
 
 def service_reports(pipeline: Pipeline) -> list[dict]:
@@ -92,8 +94,11 @@ def summary(reports: list[dict]) -> list[str]:
     return lines
 
 
-def write_json(reports: list[dict], path: Path) -> None:
+def write_report(reports: list[dict], summary_text: str, path: Path) -> None:
+    """The JSON report at ``path``, and the summary beside it (``.txt``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps({"services": reports}, indent=2) + "\n")
-    os.replace(temporary, path)
+    for target, text in ((path, json.dumps({"services": reports}, indent=2) + "\n"),
+                         (path.with_suffix(".txt"), summary_text.lstrip("\n"))):
+        temporary = target.with_name(target.name + ".tmp")
+        temporary.write_text(text)
+        os.replace(temporary, target)

@@ -74,9 +74,12 @@ class Sandbox:
                       for args in calls if "build" in args and "--platform" in args)
 
     def pending(self) -> set[str]:
-        """Tasks ``doit list --status --all`` marks as to be run."""
+        """Tasks ``doit list --status --all`` marks as to be run, but for
+        fan-out, which always runs when asked and is never part of ``doit``."""
         listing = self.doit("list", "--status", "--all").stdout
-        return {line.split()[1] for line in listing.splitlines() if line.startswith("R ")}
+        status = {line.split()[1]: line[0] for line in listing.splitlines()}
+        assert status.pop("fan-out") == "R"
+        return {task for task, mark in status.items() if mark == "R"}
 
     def fresh_job(self) -> None:
         """What a new CI job has: a fresh clone, no doit state, an empty store."""
@@ -111,7 +114,7 @@ def make_sandbox(tmp_path, registry, base):
     made = []
 
     def make(registry_host=None, dockerfile=STAND_IN_DOCKERFILE, build_args=None,
-             names=("hello-web", "hello-cli")) -> Sandbox:
+             names=("hello-web", "hello-cli"), whole_project=False, extra_yaml="") -> Sandbox:
         upstreams = {}
         for name in names:
             upstreams[name] = Upstream(tmp_path / "upstreams" / name)
@@ -121,7 +124,8 @@ def make_sandbox(tmp_path, registry, base):
         for settings in services.values():
             settings["build_args"].update(build_args or {})
         repo = ConfigRepo(tmp_path / "catalogue")
-        checkout = repo.create(prefix, services, {name: dockerfile for name in upstreams})
+        checkout = repo.create(prefix, services, {name: dockerfile for name in upstreams},
+                               whole_project=whole_project, extra_yaml=extra_yaml)
         wrapper = tmp_path / "buildah-wrapper"
         wrapper.write_text(BUILDAH_WRAPPER.format(log=tmp_path / "builder-calls.log"))
         wrapper.chmod(0o755)
