@@ -25,7 +25,10 @@ def services_yaml(prefix: str, services: dict[str, dict]) -> str:
     for name, settings in services.items():
         text += f"  # {name}: stand-in upstream\n  {name}:\n"
         text += f"    upstream: {settings['upstream']}\n"
-        text += f"    branch: {settings.get('branch', 'main')}\n"
+        if "tag_pattern" in settings:
+            text += f"    tag_pattern: {settings['tag_pattern']}\n"
+        else:
+            text += f"    branch: {settings.get('branch', 'main')}\n"
         text += "    platforms:\n" + "".join(f"      - {p}\n" for p in settings["platforms"])
         if settings.get("build_args"):
             text += "    build_args:\n" + "".join(

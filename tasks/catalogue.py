@@ -20,8 +20,8 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.tokens import CommentToken
 
 TOP_LEVEL_KEYS = {"image_prefix", "runner_tags", "services"}
-SERVICE_KEYS = {"upstream", "branch", "tag", "platforms", "dockerfile",
-                "build_args", "published"}
+REF_KINDS = ("branch", "tag", "tag_pattern")
+SERVICE_KEYS = {"upstream", *REF_KINDS, "platforms", "dockerfile", "build_args", "published"}
 PUBLISHED_KEYS = {"commit", "inputs"}
 
 # A registry path component (OCI distribution spec), kept lower case.
@@ -54,7 +54,7 @@ class Service:
     """One service of the catalogue, validated."""
     name: str
     upstream: str
-    ref_kind: str              # "branch" or "tag"
+    ref_kind: str              # "branch", "tag" or "tag_pattern"
     ref: str
     platforms: tuple[str, ...]
     dockerfile: Path           # absolute
@@ -177,13 +177,15 @@ def _service(name: str, settings, where: str, repo_root: Path) -> Service:
 
     upstream = _upstream(settings.get("upstream"), f"{at}: field 'upstream'")
 
-    refs = [kind for kind in ("branch", "tag") if kind in settings]
+    refs = [kind for kind in REF_KINDS if kind in settings]
     if len(refs) != 1:
-        raise CatalogueError(f"{at}: give exactly one of the fields 'branch' or 'tag' "
+        raise CatalogueError(f"{at}: give exactly one of the fields 'branch', 'tag' or 'tag_pattern' "
                              "(the upstream ref to track)")
     ref_kind = refs[0]
     ref = settings[ref_kind]
-    if not isinstance(ref, str) or not REF_NAME.match(ref) or ref.startswith(("-", "/")) or ".." in ref:
+    if ref_kind == "tag_pattern":
+        _check_tag_pattern(ref, f"{at}: field 'tag_pattern'")
+    elif not isinstance(ref, str) or not REF_NAME.match(ref) or ref.startswith(("-", "/")) or ".." in ref:
         raise CatalogueError(f"{at}: field '{ref_kind}' must be a git {ref_kind} name, got {ref!r}")
 
     platforms = settings.get("platforms")
@@ -217,6 +219,16 @@ def _upstream(value, field) -> str:
         raise CatalogueError(f"{field}: the URL carries credentials; they would show in logs. "
                              "Use a public URL or git's credential helpers")
     return url
+
+
+def _check_tag_pattern(pattern, field):
+    if not isinstance(pattern, str) or not pattern:
+        raise CatalogueError(f"{field} must be 'semver' or a regular expression for tag names")
+    if pattern != "semver":
+        try:
+            re.compile(pattern)
+        except re.error as error:
+            raise CatalogueError(f"{field}: {pattern!r} is not a regular expression: {error}") from None
 
 
 def _check_platform(platform, field):

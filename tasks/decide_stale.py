@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 
 # Annotation on the image index that names the build inputs it was made from.
@@ -41,6 +42,19 @@ def platform_slug(platform: str) -> str:
     return "-".join(parts)
 
 
+SEMVER = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
+
+
+def newest_tag(tags, pattern: str) -> str | None:
+    """The newest of ``tags`` matching ``pattern``: 'semver' (vX.Y.Z, no
+    pre-releases) or a regular expression; newest by the numbers in the name."""
+    matcher = SEMVER if pattern == "semver" else re.compile(pattern)
+    matching = [tag for tag in tags if matcher.fullmatch(tag)]
+    if not matching:
+        return None
+    return max(matching, key=lambda tag: (tuple(int(n) for n in re.findall(r"\d+", tag)), tag))
+
+
 def build_key(commit: str, inputs: str) -> str:
     return f"{commit[:SHORT_COMMIT]}-{inputs[:SHORT_COMMIT]}"
 
@@ -51,10 +65,11 @@ def platform_tag(commit: str, inputs: str, platform: str) -> str:
     return f"build-{build_key(commit, inputs)}-{platform_slug(platform)}"
 
 
-def index_tags(commit: str) -> tuple[str, ...]:
-    """Tags of the published index. ``latest`` comes last, because it is the
-    one that marks the index as done for a build key."""
-    return (commit[:SHORT_COMMIT], "latest")
+def index_tags(commit: str, version: str | None = None) -> tuple[str, ...]:
+    """Tags of the published index: the short commit, the upstream release
+    tag when one is tracked, and ``latest`` last, because it is the one that
+    marks the index as done for a build key."""
+    return (commit[:SHORT_COMMIT], *([version] if version else []), "latest")
 
 
 def is_recorded(published_commit, published_inputs, commit: str, inputs: str) -> bool:
@@ -77,6 +92,7 @@ class ServicePlan:
     recorded: bool
     pending_platforms: tuple[str, ...]
     index_published: bool
+    version: str | None = None    # the upstream tag, when tags are tracked
 
     @property
     def needs_source(self) -> bool:
@@ -92,15 +108,15 @@ class ServicePlan:
 
 
 def plan(service: str, commit: str, inputs: str, recorded: bool,
-         platforms, published_platforms, index_published: bool) -> ServicePlan:
+         platforms, published_platforms, index_published: bool, version: str | None = None) -> ServicePlan:
     """Decide what is pending for one service from the facts gathered about it.
 
     ``published_platforms`` and ``index_published`` are ignored when the
     service is recorded (they need not even be looked up then)."""
     if recorded:
-        return ServicePlan(service, commit, inputs, True, (), True)
+        return ServicePlan(service, commit, inputs, True, (), True, version)
     if index_published:
         # The index only ever points at platform images that exist.
-        return ServicePlan(service, commit, inputs, False, (), True)
+        return ServicePlan(service, commit, inputs, False, (), True, version)
     pending = tuple(p for p in platforms if p not in set(published_platforms))
-    return ServicePlan(service, commit, inputs, False, pending, False)
+    return ServicePlan(service, commit, inputs, False, pending, False, version)

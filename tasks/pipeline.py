@@ -93,14 +93,21 @@ class Pipeline:
     def commit(self, service: Service) -> str:
         """The upstream commit this run works on; all services' refs are
         resolved together, once."""
+        return self._resolution(service)[0]
+
+    def version(self, service: Service) -> str | None:
+        """The upstream tag this run builds, when the service tracks tags."""
+        return self._resolution(service)[1] if service.ref_kind != "branch" else None
+
+    def _resolution(self, service: Service) -> tuple[str, str]:
         with self._commits_lock:
             if self._commits is None:
                 self._commits = upstream.resolve_all(
                     {s.name: (s.upstream, s.ref_kind, s.ref) for s in self.catalogue.services})
-        commit = self._commits[service.name]
-        if isinstance(commit, upstream.UpstreamError):
-            raise StageFailed(f"upstream {service.upstream} ({service.ref_kind} {service.ref}): {commit}")
-        return commit
+        resolution = self._commits[service.name]
+        if isinstance(resolution, upstream.UpstreamError):
+            raise StageFailed(f"upstream {service.upstream} ({service.ref_kind} {service.ref}): {resolution}")
+        return resolution
 
     def plan(self, service: Service) -> decide_stale.ServicePlan:
         """What is pending for ``service``, as decided at the start of the
@@ -118,15 +125,16 @@ class Pipeline:
 
     def _plan_or_error(self, service: Service):
         try:
-            commit, inputs = self.commit(service), self.inputs(service)
+            commit, inputs, version = self.commit(service), self.inputs(service), self.version(service)
             recorded = decide_stale.is_recorded(service.published_commit, service.published_inputs,
                                                 commit, inputs)
             if recorded:
-                return decide_stale.plan(service.name, commit, inputs, True, service.platforms, (), True)
+                return decide_stale.plan(service.name, commit, inputs, True, service.platforms, (), True, version)
             if self.index_published(service, commit, inputs):
-                return decide_stale.plan(service.name, commit, inputs, False, service.platforms, (), True)
+                return decide_stale.plan(service.name, commit, inputs, False, service.platforms, (), True, version)
             published = [p for p in service.platforms if self.platform_manifest(service, commit, inputs, p)]
-            return decide_stale.plan(service.name, commit, inputs, False, service.platforms, published, False)
+            return decide_stale.plan(service.name, commit, inputs, False, service.platforms, published, False,
+                                     version)
         except StageFailed as error:
             return error
         except RegistryError as error:

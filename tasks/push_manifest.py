@@ -40,7 +40,7 @@ def prerequisites(service: Service) -> list[str]:
 
 
 def annotations(service: Service, plan: decide_stale.ServicePlan, created: datetime):
-    version = service.ref if service.ref_kind == "tag" else plan.commit[:decide_stale.SHORT_COMMIT]
+    version = plan.version or plan.commit[:decide_stale.SHORT_COMMIT]
     return (("org.opencontainers.image.source", service.upstream),
             ("org.opencontainers.image.revision", plan.commit),
             ("org.opencontainers.image.created", created.strftime("%Y-%m-%dT%H:%M:%SZ")),
@@ -57,7 +57,7 @@ def push(pipeline: Pipeline, service: Service) -> None:
     if missing:
         raise StageFailed(f"index not pushed: no image yet for {', '.join(missing)}")
     request = IndexRequest(repository=pipeline.image(service),
-                           tags=decide_stale.index_tags(plan.commit),
+                           tags=decide_stale.index_tags(plan.commit, plan.version),
                            manifests=tuple(manifests),
                            annotations=annotations(service, plan, datetime.now(timezone.utc)))
     digest = pipeline.builder.push_index(request, pipeline.work_dir / "builder")

@@ -65,7 +65,7 @@ def service_reports(pipeline: Pipeline) -> list[dict]:
             "recorded": outcome.recorded,
             "platforms": dict(outcome.built),
             "index_digest": outcome.index_digest,
-            "tags": list(decide_stale.index_tags(plan.commit)) if outcome.index_digest else [],
+            "tags": list(decide_stale.index_tags(plan.commit, plan.version)) if outcome.index_digest else [],
             "errors": dict(outcome.failures),
         })
     return reports

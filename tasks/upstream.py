@@ -9,6 +9,8 @@ from pathlib import Path
 
 from git import Git, GitCommandError, Repo
 
+from . import decide_stale
+
 # Upstream checks of all services run at once, bounded.
 MAX_CONCURRENT_CHECKS = 16
 NETWORK_TIMEOUT_SECONDS = 120
@@ -31,22 +33,34 @@ def _git(*args, cwd=None) -> str:
         raise UpstreamError(detail.splitlines()[-1] if detail else f"git exited {error.status}") from None
 
 
-def resolve(url: str, ref_kind: str, ref: str) -> str:
-    """The commit ``ref`` points at upstream, asked with one ``git ls-remote``
-    (no clone). Annotated tags are peeled to their commit."""
-    refname = f"refs/{'heads' if ref_kind == 'branch' else 'tags'}/{ref}"
-    output = _git("ls-remote", "--", url, refname, f"{refname}^{{}}")
+def resolve(url: str, ref_kind: str, ref: str) -> tuple[str, str]:
+    """The commit ``ref`` points at upstream and the ref's name (for a tag
+    pattern, the newest matching tag), asked with one ``git ls-remote`` (no
+    clone). Annotated tags are peeled to their commit."""
+    if ref_kind == "tag_pattern":
+        output = _git("ls-remote", "--tags", "--", url)
+    else:
+        refname = f"refs/{'heads' if ref_kind == 'branch' else 'tags'}/{ref}"
+        output = _git("ls-remote", "--", url, refname, f"{refname}^{{}}")
     found = dict(reversed(line.split("\t", 1)) for line in output.splitlines() if "\t" in line)
+    if ref_kind == "tag_pattern":
+        tags = [name[len("refs/tags/"):] for name in found if not name.endswith("^{}")]
+        name = decide_stale.newest_tag(tags, ref)
+        if name is None:
+            raise UpstreamError(f"no tag matches {ref!r} upstream")
+    else:
+        name = ref
+    refname = f"refs/{'heads' if ref_kind == 'branch' else 'tags'}/{name}"
     commit = found.get(f"{refname}^{{}}") or found.get(refname)
     if not commit:
         raise UpstreamError(f"{ref_kind} {ref!r} not found upstream")
-    return commit
+    return commit, name
 
 
-def resolve_all(requests: dict[str, tuple[str, str, str]]) -> dict[str, str | UpstreamError]:
-    """Resolve ``{name: (url, ref_kind, ref)}`` concurrently; each value is a
-    commit or the UpstreamError for that name, so one bad upstream does not
-    stop the others."""
+def resolve_all(requests: dict[str, tuple[str, str, str]]) -> dict[str, tuple[str, str] | UpstreamError]:
+    """Resolve ``{name: (url, ref_kind, ref)}`` concurrently; each value is
+    (commit, ref name) or the UpstreamError for that name, so one bad upstream
+    does not stop the others."""
     def one(item):
         name, (url, kind, ref) = item
         try:

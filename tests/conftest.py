@@ -114,15 +114,17 @@ def make_sandbox(tmp_path, registry, base):
     made = []
 
     def make(registry_host=None, dockerfile=STAND_IN_DOCKERFILE, build_args=None,
-             names=("hello-web", "hello-cli"), whole_project=False, extra_yaml="") -> Sandbox:
+             names=("hello-web", "hello-cli"), whole_project=False, extra_yaml="",
+             overrides=None) -> Sandbox:
         upstreams = {}
         for name in names:
             upstreams[name] = Upstream(tmp_path / "upstreams" / name)
             upstreams[name].commit({"message.txt": f"hello from {name}\n"}, "first")
         prefix = f"{registry_host or registry.host}/{tmp_path.name.lower().replace('_', '-')}"
         services = stand_in_services(upstreams, base)
-        for settings in services.values():
+        for name, settings in services.items():
             settings["build_args"].update(build_args or {})
+            settings.update((overrides or {}).get(name, {}))
         repo = ConfigRepo(tmp_path / "catalogue")
         checkout = repo.create(prefix, services, {name: dockerfile for name in upstreams},
                                whole_project=whole_project, extra_yaml=extra_yaml)

@@ -34,11 +34,35 @@ def doit_in(tmp_path: Path, catalogue: str, env_extra=None, *args) -> subprocess
                           capture_output=True, text=True, env=env)
 
 
+SHIPPED = {"bibliogram": ("linux/amd64", "linux/arm64"), "scribe": ("linux/amd64",),
+           "nitter": ("linux/amd64", "linux/arm64"), "redlib": ("linux/amd64", "linux/arm64"),
+           "rimgo": ("linux/amd64", "linux/arm64")}
+
+
 def test_the_shipped_catalogue_lists_its_services(monkeypatch):
     monkeypatch.setenv("CI_REGISTRY_IMAGE", "registry.example.org/privacy/oci")
     catalogue = load(PROJECT / "services.yml")
-    assert {s.name: s.platforms for s in catalogue.services} == {
-        "bibliogram": ("linux/amd64", "linux/arm64"), "scribe": ("linux/amd64",)}
+    assert {s.name: s.platforms for s in catalogue.services} == SHIPPED
+    assert catalogue.tags_for("linux/arm64") == ["saas-linux-small-arm64"]
+
+
+def test_doit_list_of_the_shipped_catalogue_gives_a_build_per_platform(tmp_path):
+    """In a copy of the project, with no network at all (no route but loopback)."""
+    for name in ("dodo.py", "services.yml"):
+        (tmp_path / name).write_text((PROJECT / name).read_text())
+    for service in SHIPPED:
+        target = tmp_path / "Dockerfiles" / service / "Dockerfile"
+        target.parent.mkdir(parents=True)
+        target.write_text((PROJECT / "Dockerfiles" / service / "Dockerfile").read_text())
+    env = {"PATH": "/usr/bin:/bin:" + str(Path(sys.executable).parent),
+           "CI_REGISTRY_IMAGE": "registry.example.org/privacy/oci", "GIT_TRACE": str(tmp_path / "trace")}
+    result = subprocess.run([sys.executable, "-m", "doit", "list", "--all"], cwd=tmp_path,
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    builds = {line.split()[0] for line in result.stdout.splitlines()
+              if line.startswith("build:") and line.count(":") == 2}
+    assert builds == {f"build:{s}:{p.split('/')[1]}" for s, platforms in SHIPPED.items() for p in platforms}
+    assert "ls-remote" not in ((tmp_path / "trace").read_text() if (tmp_path / "trace").exists() else "")
 
 
 def test_a_good_catalogue_lists_tasks(tmp_path):
@@ -83,9 +107,10 @@ MALFORMED = [
      f"{SCRIBE}: field 'upstream': 'ftp://git.example.org/scribe' must start with one of"),
     (GOOD.replace("https://git.example.org/scribe", "https://me:hunter2@git.example.org/scribe"),
      f"{SCRIBE}: field 'upstream': the URL carries credentials"),
-    (GOOD.replace("    branch: main\n", ""), f"{SCRIBE}: give exactly one of the fields 'branch' or 'tag'"),
+    (GOOD.replace("    branch: main\n", ""), f"{SCRIBE}: give exactly one of the fields 'branch', 'tag' or"),
     (GOOD.replace("    branch: main\n", "    branch: main\n    tag: v1\n"),
-     f"{SCRIBE}: give exactly one of the fields 'branch' or 'tag'"),
+     f"{SCRIBE}: give exactly one of the fields 'branch', 'tag' or"),
+    (GOOD.replace("branch: main", "tag_pattern: 'v(['"), f"{SCRIBE}: field 'tag_pattern': 'v([' is not a regular"),
     (GOOD.replace("branch: main", "branch: --force"), f"{SCRIBE}: field 'branch' must be a git branch name"),
     (GOOD.replace("branch: main", "branch: a..b"), f"{SCRIBE}: field 'branch' must be a git branch name"),
     (GOOD.replace("branch: main", "branch: [main]"), f"{SCRIBE}: field 'branch' must be a git branch name"),

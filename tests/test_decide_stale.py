@@ -51,3 +51,15 @@ def test_plan_builds_only_unpublished_platforms():
 def test_plan_with_published_index_only_records():
     plan = ds.plan("s", COMMIT, "aa", False, PLATFORMS, [], True)
     assert (plan.pending_platforms, plan.needs_source, plan.needs_index, plan.needs_record) == ((), False, False, True)
+
+
+def test_newest_tag_by_semver_ignores_pre_releases_and_compares_numbers():
+    tags = ["v1.2.0", "v1.10.0", "v1.10.0-rc1", "v1.9.9", "latest", "1.11.0-beta"]
+    assert ds.newest_tag(tags, "semver") == "v1.10.0"
+    assert ds.newest_tag(tags + ["v1.11.0"], "semver") == "v1.11.0"
+    assert ds.newest_tag(tags, r"v1\.10\.0-rc\d+") == "v1.10.0-rc1"
+    assert ds.newest_tag(["nightly"], "semver") is None
+
+
+def test_index_tags_include_the_tracked_version_before_latest():
+    assert ds.index_tags(COMMIT, "v1.10.0") == ("0123456789ab", "v1.10.0", "latest")

@@ -1,0 +1,44 @@
+"""Tracking upstream releases instead of a branch: the newest tag matching a
+pattern is built, and its name becomes an image tag too."""
+from __future__ import annotations
+
+from sandbox.upstreams import git
+
+from test_pipeline import published
+
+
+def test_semver_tracking_builds_the_newest_release_and_rebuilds_once_for_a_new_one(make_sandbox, client):
+    box = make_sandbox(overrides={"hello-cli": {"tag_pattern": "semver"}})
+    cli = box.upstreams["hello-cli"]
+    releases = {}
+    for tag in ("v1.2.0", "v1.10.0", "v1.10.0-rc1"):
+        cli.commit({"message.txt": f"release {tag}\n"}, tag)
+        releases[tag] = cli.tag(tag)
+    cli.commit({"message.txt": "unreleased work\n"}, "after the releases")
+
+    box.doit()
+
+    assert box.take_builds() == [("hello-cli", "linux/amd64"), ("hello-web", "linux/amd64"),
+                                 ("hello-web", "linux/arm64")]
+    repository = f"{box.prefix}/hello-cli"
+    index = client.manifest(repository, "v1.10.0")
+    assert index is not None and index.digest == client.manifest(repository, "latest").digest
+    annotations = index.json()["annotations"]
+    assert annotations["org.opencontainers.image.version"] == "v1.10.0"
+    assert annotations["org.opencontainers.image.revision"] == releases["v1.10.0"]
+    assert client.manifest(repository, "v1.10.0-rc1") is None
+    assert published(box.repo.remote_file("services.yml"))["hello-cli"] == releases["v1.10.0"]
+
+    cli.commit({"message.txt": "more unreleased work\n"}, "not a release")
+    box.fresh_job()
+    assert box.pending() == set()                  # a new commit alone is no release
+
+    cli.commit({"message.txt": "release v1.11.0\n"}, "v1.11.0")
+    new = cli.tag("v1.11.0")
+    box.fresh_job()
+    box.doit()
+
+    assert box.take_builds() == [("hello-cli", "linux/amd64")]
+    assert client.manifest(repository, "v1.11.0").json()["annotations"]["org.opencontainers.image.revision"] == new
+    assert published(box.repo.remote_file("services.yml"))["hello-cli"] == new
+    assert git("rev-parse", "v1.10.0^{commit}", cwd=cli.work) == releases["v1.10.0"]
