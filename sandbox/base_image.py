@@ -56,7 +56,7 @@ def _digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def _push_blob(base_url: str, data: bytes) -> dict:
+def push_blob(base_url: str, data: bytes) -> dict:
     digest = _digest(data)
     started = requests.post(f"{base_url}/blobs/uploads/", timeout=30)
     started.raise_for_status()
@@ -69,7 +69,7 @@ def _push_blob(base_url: str, data: bytes) -> dict:
     return {"digest": digest, "size": len(data)}
 
 
-def _put_manifest(base_url: str, reference: str, manifest: dict) -> dict:
+def put_manifest(base_url: str, reference: str, manifest: dict) -> dict:
     body = json.dumps(manifest).encode()
     requests.put(f"{base_url}/manifests/{reference}", data=body, timeout=30,
                  headers={"Content-Type": manifest["mediaType"]}).raise_for_status()
@@ -87,24 +87,24 @@ def publish(registry_host: str, repository: str, cache: Path, marker: str = "") 
         if marker:
             layer = _append_file(layer, "etc/base-marker", marker.encode())
         compressed = gzip.compress(layer, mtime=0)
-        layer_descriptor = _push_blob(base_url, compressed)
+        layer_descriptor = push_blob(base_url, compressed)
         config = json.dumps({
             "architecture": architecture, "os": "linux",
             "config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]},
             "rootfs": {"type": "layers", "diff_ids": [_digest(layer)]},
             "history": [{"created_by": "privacy-oci sandbox: busybox-static rootfs"}],
         }).encode()
-        config_descriptor = _push_blob(base_url, config)
+        config_descriptor = push_blob(base_url, config)
         manifest = {
             "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config_descriptor},
             "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **layer_descriptor}],
         }
-        descriptor = _put_manifest(base_url, f"latest-{architecture}", manifest)
+        descriptor = put_manifest(base_url, f"latest-{architecture}", manifest)
         entries.append({**descriptor, "platform": {"architecture": architecture, "os": "linux"}})
     index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
              "manifests": entries}
-    return _put_manifest(base_url, "latest", index)["digest"]
+    return put_manifest(base_url, "latest", index)["digest"]
 
 
 def _append_file(layer: bytes, name: str, content: bytes) -> bytes:

@@ -66,6 +66,7 @@ def build(pipeline: Pipeline, service: Service, platform: str) -> None:
         labels=labels(service, plan.commit),
         image=f"{pipeline.image(service)}:{decide_stale.platform_tag(plan.commit, plan.inputs, platform)}",
         cache_ref=f"{pipeline.image(service)}/cache-{decide_stale.platform_slug(platform)}",
+        attestations=service.attestations,
     )
     digest = pipeline.builder.build(request, pipeline.work_dir / "builder")
     pipeline.record_built(service, platform, digest)

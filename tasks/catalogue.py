@@ -21,8 +21,8 @@ from ruamel.yaml.tokens import CommentToken
 
 TOP_LEVEL_KEYS = {"image_prefix", "runner_tags", "services"}
 REF_KINDS = ("branch", "tag", "tag_pattern")
-SERVICE_KEYS = {"upstream", *REF_KINDS, "platforms", "dockerfile", "build_args", "published"}
-PUBLISHED_KEYS = {"commit", "inputs"}
+SERVICE_KEYS = {"upstream", *REF_KINDS, "platforms", "dockerfile", "build_args", "attestations", "published"}
+PUBLISHED_KEYS = {"commit", "inputs", "bases"}
 
 # A registry path component (OCI distribution spec), kept lower case.
 SERVICE_NAME = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
@@ -32,6 +32,7 @@ KNOWN_ARCH = {"amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64", "mi
 BUILD_ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
 INPUTS = re.compile(r"^[0-9a-f]{12,64}$")
+DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # host[:port]/path, the part of an image reference before ':tag'.
 IMAGE_PREFIX = re.compile(
@@ -61,6 +62,8 @@ class Service:
     build_args: tuple[tuple[str, str], ...]
     published_commit: str | None
     published_inputs: str | None
+    published_bases: tuple[tuple[str, str], ...] = ()
+    attestations: bool = True
 
 
 @dataclass(frozen=True)
@@ -199,10 +202,14 @@ def _service(name: str, settings, where: str, repo_root: Path) -> Service:
     dockerfile = _dockerfile(settings.get("dockerfile", f"Dockerfiles/{name}/Dockerfile"),
                              f"{at}: field 'dockerfile'", repo_root)
     build_args = _build_args(settings.get("build_args", {}), f"{at}: field 'build_args'")
-    commit, inputs = _published(settings.get("published"), f"{at}: field 'published'")
-    return Service(name=name, upstream=upstream.strip(), ref_kind=ref_kind, ref=ref,
+    attestations = settings.get("attestations", True)
+    if not isinstance(attestations, bool):
+        raise CatalogueError(f"{at}: field 'attestations' must be true or false")
+    commit, inputs, bases = _published(settings.get("published"), f"{at}: field 'published'")
+    return Service(name=name, upstream=upstream, ref_kind=ref_kind, ref=ref,
                    platforms=tuple(platforms), dockerfile=dockerfile, build_args=build_args,
-                   published_commit=commit, published_inputs=inputs)
+                   published_commit=commit, published_inputs=inputs, published_bases=bases,
+                   attestations=attestations)
 
 
 def _upstream(value, field) -> str:
@@ -270,16 +277,18 @@ def _build_args(value, field) -> tuple[tuple[str, str], ...]:
 
 def _published(value, field):
     if value is None:
-        return None, None
-    if not isinstance(value, dict) or set(value) != PUBLISHED_KEYS:
-        raise CatalogueError(f"{field} is written by commit-hash and must hold exactly "
-                             "'commit' and 'inputs'; remove it to rebuild the service")
-    commit, inputs = value["commit"], value["inputs"]
+        return None, None, ()
+    if not isinstance(value, dict) or not {"commit", "inputs"} <= set(value) <= PUBLISHED_KEYS:
+        raise CatalogueError(f"{field} is written by commit-hash and holds 'commit', 'inputs' "
+                             "and 'bases'; remove it to rebuild the service")
+    commit, inputs, bases = value["commit"], value["inputs"], value.get("bases") or {}
     if not isinstance(commit, str) or not COMMIT.match(commit):
         raise CatalogueError(f"{field}: 'commit' must be a full 40-character commit id")
     if not isinstance(inputs, str) or not INPUTS.match(inputs):
         raise CatalogueError(f"{field}: 'inputs' must be a hex digest")
-    return commit, inputs
+    if not isinstance(bases, dict) or not all(isinstance(d, str) and DIGEST.match(d) for d in bases.values()):
+        raise CatalogueError(f"{field}: 'bases' must map base images to sha256 digests")
+    return commit, inputs, tuple((str(image), digest) for image, digest in bases.items())
 
 
 def check_environment(environ=os.environ) -> None:
@@ -306,6 +315,11 @@ def _names(keys) -> str:
     return ", ".join(sorted(map(str, keys)))
 
 
+def _same_record(entry, record) -> bool:
+    return (entry.get("commit") == record["commit"] and entry.get("inputs") == record["inputs"]
+            and dict(entry.get("bases") or {}) == dict(record.get("bases") or {}))
+
+
 def _take_trailing_comment(node):
     """Detach the full-line comments ruamel keeps after a mapping's last
     value (often the heading of the next service), so that a key added at the
@@ -328,30 +342,35 @@ def _take_trailing_comment(node):
     return None
 
 
-def with_published(text: str, published: dict[str, tuple[str, str]]) -> tuple[str, list[str]]:
-    """``text`` of a catalogue with ``{service: (commit, inputs)}`` written into
-    the services' ``published`` fields, keeping comments, order and quoting of
-    everything else; and the names it wrote (services the text lacks are left
-    out)."""
+def with_published(text: str, published: dict[str, dict]) -> tuple[str, list[str]]:
+    """``text`` of a catalogue with ``{service: {commit, inputs, bases}}``
+    written into the services' ``published`` fields, keeping comments, order
+    and quoting of everything else; and the names it wrote (services the text
+    lacks, or that already hold the same record, are left out)."""
     yaml = _yaml()
     document = yaml.load(text)
     services = document.get("services") or {}
     written = []
-    for name, (commit, inputs) in published.items():
+    for name, record in published.items():
         settings = services.get(name)
         if not isinstance(settings, dict):
             continue
         entry = settings.get("published")
+        if entry is not None and _same_record(entry, record):
+            continue
         trailing = None
         if entry is None:
             trailing = _take_trailing_comment(settings)
             entry = settings["published"] = CommentedMap()
-        if (entry.get("commit"), entry.get("inputs")) == (commit, inputs):
-            continue
-        entry["commit"] = commit
-        entry["inputs"] = inputs
+        entry["commit"] = record["commit"]
+        entry["inputs"] = record["inputs"]
+        if record.get("bases"):
+            entry["bases"] = CommentedMap(record["bases"])
+        else:
+            entry.pop("bases", None)
         if trailing is not None:
-            entry.ca.items["inputs"] = [None, None, trailing, None]
+            holder = entry["bases"] if record.get("bases") else entry
+            holder.ca.items[next(reversed(holder))] = [None, None, trailing, None]
         written.append(name)
     if not written:
         return text, []

@@ -55,8 +55,9 @@ def tasks(pipeline: Pipeline):
     }
 
 
-def published_now(pipeline: Pipeline) -> dict[str, tuple[str, str]]:
-    """Services not yet recorded whose index the registry now holds."""
+def published_now(pipeline: Pipeline) -> dict[str, dict]:
+    """Services not yet recorded whose index the registry now holds, with the
+    record to write: upstream commit, build inputs, base image digests."""
     published = {}
     for service in pipeline.catalogue.services:
         try:
@@ -64,7 +65,7 @@ def published_now(pipeline: Pipeline) -> dict[str, tuple[str, str]]:
         except StageFailed:
             continue
         if not plan.recorded and pipeline.index_published(service, plan.commit, plan.inputs):
-            published[service.name] = (plan.commit, plan.inputs)
+            published[service.name] = {"commit": plan.commit, "inputs": plan.inputs, "bases": dict(plan.bases)}
     return published
 
 
@@ -91,7 +92,7 @@ class CommitBack:
         self.remote = self.environ.get("PRIVACY_OCI_GIT_REMOTE", "origin")
         self.branch = self._target_branch()
 
-    def record(self, published: dict[str, tuple[str, str]]) -> None:
+    def record(self, published: dict[str, dict]) -> None:
         parent = self.repo.head.commit.hexsha
         pushed = None
         for _ in range(PUSH_ATTEMPTS):
@@ -105,7 +106,7 @@ class CommitBack:
                 pushed = commit
                 for name in written:
                     self.pipeline.outcomes[name].recorded = True
-                    print(f"commit-hash: recorded {name} at {published[name][0]}")
+                    print(f"commit-hash: recorded {name} at {published[name]['commit']}")
                 print(f"commit-hash: pushed {commit[:12]} to {self.remote} {self.branch}")
                 break
             # Another pipeline pushed first: apply this run's records onto its head.
@@ -116,7 +117,7 @@ class CommitBack:
             raise CommitBackError(f"{self.remote} {self.branch} kept moving; gave up after {PUSH_ATTEMPTS} pushes")
         self._catch_up(pushed or parent)
 
-    def _commit(self, parent: str, text: str, written: dict[str, tuple[str, str]]) -> str:
+    def _commit(self, parent: str, text: str, written: dict[str, dict]) -> str:
         """A commit of ``text`` as the catalogue on top of ``parent``, made
         without touching the checkout's files or index."""
         scratch = self.pipeline.work_dir / "commit-hash"
@@ -128,7 +129,7 @@ class CommitBack:
         self._git("update-index", "--add", "--cacheinfo", f"100644,{blob},{self.path}", env=index_env)
         tree = self._git("write-tree", env=index_env)
         message = f"Record published upstream commits {SKIP_CI}\n\n" + "\n".join(
-            f"{name}: {commit} (build inputs {inputs})" for name, (commit, inputs) in written.items())
+            f"{name}: {record['commit']} (build inputs {record['inputs']})" for name, record in written.items())
         return self._git("commit-tree", tree, "-p", parent, "-m", message, env=self._identity())
 
     def _push(self, commit: str) -> bool:

@@ -23,14 +23,43 @@ REVISION_ANNOTATION = "org.opencontainers.image.revision"
 SHORT_COMMIT = 12
 
 
-def build_inputs_digest(dockerfile: bytes, platforms, build_args) -> str:
+def own_inputs_digest(dockerfile: bytes, platforms, build_args, attestations: bool = True) -> str:
     """A digest of this repository's own inputs to a service's image."""
     canonical = json.dumps({
         "dockerfile": hashlib.sha256(dockerfile).hexdigest(),
         "platforms": sorted(platforms),
         "build_args": sorted([name, value] for name, value in build_args),
+        "attestations": attestations,
     }, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def build_inputs_digest(own_inputs: str, bases: dict[str, str]) -> str:
+    """The build inputs: this repository's own, and the digests of the base
+    images the Dockerfile names, so a new base image is a new build."""
+    canonical = json.dumps({"own": own_inputs, "bases": sorted(bases.items())})
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def stale_reasons(published_commit, published_inputs, published_bases: dict,
+                  commit: str, own_inputs: str, bases: dict) -> tuple[str, ...]:
+    """Why a service is to be published again, in words; empty when it is
+    recorded."""
+    if is_recorded(published_commit, published_inputs, commit, build_inputs_digest(own_inputs, bases)):
+        return ()
+    if published_commit is None:
+        return ("never published",)
+    reasons = []
+    if published_commit != commit:
+        reasons.append(f"upstream moved {published_commit[:SHORT_COMMIT]} -> {commit[:SHORT_COMMIT]}")
+    for image, digest in bases.items():
+        before = published_bases.get(image)
+        if before and before != digest:
+            reasons.append(f"base image {image} changed {before[:19]} -> {digest[:19]}")
+    known_bases = {image: published_bases.get(image, digest) for image, digest in bases.items()}
+    if build_inputs_digest(own_inputs, known_bases) != published_inputs:
+        reasons.append("Dockerfile, platforms, build args or base images changed")
+    return tuple(reasons)
 
 
 def platform_slug(platform: str) -> str:
@@ -93,6 +122,7 @@ class ServicePlan:
     pending_platforms: tuple[str, ...]
     index_published: bool
     version: str | None = None    # the upstream tag, when tags are tracked
+    bases: tuple[tuple[str, str], ...] = ()   # base image -> digest
 
     @property
     def needs_source(self) -> bool:
@@ -107,16 +137,16 @@ class ServicePlan:
         return not self.recorded
 
 
-def plan(service: str, commit: str, inputs: str, recorded: bool,
-         platforms, published_platforms, index_published: bool, version: str | None = None) -> ServicePlan:
+def plan(service: str, commit: str, inputs: str, recorded: bool, platforms, published_platforms,
+         index_published: bool, version: str | None = None, bases=()) -> ServicePlan:
     """Decide what is pending for one service from the facts gathered about it.
 
     ``published_platforms`` and ``index_published`` are ignored when the
     service is recorded (they need not even be looked up then)."""
     if recorded:
-        return ServicePlan(service, commit, inputs, True, (), True, version)
+        return ServicePlan(service, commit, inputs, True, (), True, version, tuple(bases))
     if index_published:
         # The index only ever points at platform images that exist.
-        return ServicePlan(service, commit, inputs, False, (), True, version)
+        return ServicePlan(service, commit, inputs, False, (), True, version, tuple(bases))
     pending = tuple(p for p in platforms if p not in set(published_platforms))
-    return ServicePlan(service, commit, inputs, False, pending, False, version)
+    return ServicePlan(service, commit, inputs, False, pending, False, version, tuple(bases))

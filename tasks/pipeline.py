@@ -12,14 +12,14 @@ import os
 import sys
 import threading
 import traceback
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import decide_stale, upstream
+from . import decide_stale, dockerfile, upstream
 from .builders import Builder, BuildError, PlatformManifest, select
 from .catalogue import Catalogue, Service
-from .registry import RegistryClient, RegistryError
+from .registry import INDEX_TYPES, RegistryClient, RegistryError, normalize_image
 
 MAX_CONCURRENT_REGISTRY_CHECKS = 16
 
@@ -50,6 +50,8 @@ class Pipeline:
         self._commits_lock = threading.Lock()
         self._plans_lock = threading.Lock()
         self._outcomes_lock = threading.Lock()
+        self._bases_lock = threading.Lock()
+        self._base_digests: dict[str, Future] = {}
         self._commits: dict | None = None
         self._plans: dict | None = None
         self._registry: RegistryClient | None = None
@@ -86,9 +88,33 @@ class Pipeline:
     def facts_gathered(self) -> bool:
         return self._plans is not None
 
-    def inputs(self, service: Service) -> str:
-        return decide_stale.build_inputs_digest(service.dockerfile.read_bytes(),
-                                                service.platforms, service.build_args)
+    def own_inputs(self, service: Service) -> str:
+        return decide_stale.own_inputs_digest(service.dockerfile.read_bytes(), service.platforms,
+                                              service.build_args, service.attestations)
+
+    def bases(self, service: Service) -> dict[str, str]:
+        """The digest each base image of the service's Dockerfile has now."""
+        return {image: self._base_digest(image)
+                for image in dockerfile.base_images(service.dockerfile.read_text(), dict(service.build_args))}
+
+    def _base_digest(self, image: str) -> str:
+        """Looked up once per run, however many services build on it."""
+        with self._bases_lock:
+            pending = self._base_digests.get(image)
+            if pending is None:
+                pending = self._base_digests[image] = Future()
+                owner = True
+            else:
+                owner = False
+        if owner:
+            try:
+                manifest = self.registry.manifest(*normalize_image(image), head=True)
+                if manifest is None:
+                    raise StageFailed(f"base image {image} is not in its registry")
+                pending.set_result(manifest.digest)
+            except (StageFailed, RegistryError) as error:
+                pending.set_exception(error)
+        return pending.result()
 
     def commit(self, service: Service) -> str:
         """The upstream commit this run works on; all services' refs are
@@ -125,16 +151,22 @@ class Pipeline:
 
     def _plan_or_error(self, service: Service):
         try:
-            commit, inputs, version = self.commit(service), self.inputs(service), self.version(service)
-            recorded = decide_stale.is_recorded(service.published_commit, service.published_inputs,
-                                                commit, inputs)
-            if recorded:
-                return decide_stale.plan(service.name, commit, inputs, True, service.platforms, (), True, version)
+            commit, version = self.commit(service), self.version(service)
+            own, bases = self.own_inputs(service), self.bases(service)
+            inputs = decide_stale.build_inputs_digest(own, bases)
+            reasons = decide_stale.stale_reasons(service.published_commit, service.published_inputs,
+                                                 dict(service.published_bases), commit, own, bases)
+            if reasons:
+                print(f"{service.name}: to publish: {'; '.join(reasons)}", file=sys.stderr)
+            facts = dict(service=service.name, commit=commit, inputs=inputs,
+                         platforms=service.platforms, version=version, bases=tuple(bases.items()))
+            if not reasons:
+                return decide_stale.plan(recorded=True, published_platforms=(), index_published=True, **facts)
             if self.index_published(service, commit, inputs):
-                return decide_stale.plan(service.name, commit, inputs, False, service.platforms, (), True, version)
+                return decide_stale.plan(recorded=False, published_platforms=(), index_published=True, **facts)
             published = [p for p in service.platforms if self.platform_manifest(service, commit, inputs, p)]
-            return decide_stale.plan(service.name, commit, inputs, False, service.platforms, published, False,
-                                     version)
+            return decide_stale.plan(recorded=False, published_platforms=published, index_published=False,
+                                     **facts)
         except StageFailed as error:
             return error
         except RegistryError as error:
@@ -150,10 +182,11 @@ class Pipeline:
     def platform_manifest(self, service: Service, commit: str, inputs: str,
                           platform: str) -> PlatformManifest | None:
         tag = decide_stale.platform_tag(commit, inputs, platform)
-        manifest = self.registry.manifest(self.image(service), tag, head=True)
+        manifest = self.registry.manifest(self.image(service), tag)
         if manifest is None:
             return None
-        return PlatformManifest(platform, manifest.digest, manifest.media_type, manifest.size)
+        entries = tuple(manifest.json().get("manifests", ())) if manifest.media_type in INDEX_TYPES else ()
+        return PlatformManifest(platform, manifest.digest, manifest.media_type, manifest.size, entries)
 
     def pending(self, service: Service, check) -> bool:
         """Whether ``check(plan)`` says work is pending for ``service``. When

@@ -24,6 +24,7 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 ACCEPT = ", ".join([OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST])
+INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 TIMEOUT_SECONDS = 30
 USER_ENV = ("PRIVACY_OCI_REGISTRY_USER", "CI_REGISTRY_USER")
 PASSWORD_ENV = ("PRIVACY_OCI_REGISTRY_PASSWORD", "CI_REGISTRY_PASSWORD")
@@ -48,6 +49,27 @@ def split_reference(repository: str) -> tuple[str, str]:
     """'host:port/a/b' -> ('host:port', 'a/b')."""
     host, _, path = repository.partition("/")
     return host, path
+
+
+DOCKER_HUB = "registry-1.docker.io"
+
+
+def normalize_image(image: str) -> tuple[str, str]:
+    """An image reference as (repository with its registry host, tag or
+    digest), completed as Docker does: 'node:18' is
+    registry-1.docker.io/library/node, tag 18."""
+    name, reference = (image.split("@", 1) if "@" in image else (image, None))
+    if reference is None:
+        last = name.rsplit("/", 1)[-1]
+        if ":" in last:
+            name, reference = name.rsplit(":", 1)
+        else:
+            reference = "latest"
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return name, reference
+    path = name if "/" in name else f"library/{name}"
+    return f"{DOCKER_HUB}/{path}", reference
 
 
 def is_loopback(host: str) -> bool:
@@ -166,9 +188,13 @@ class RegistryClient:
 
 def image_index(manifests, annotations: dict) -> tuple[bytes, str]:
     """An OCI image index over platform manifests already in the repository
-    (objects with platform 'os/arch[/variant]', digest, media_type, size)."""
+    (objects with platform 'os/arch[/variant]', digest, media_type, size, and
+    the entries of a platform that was pushed as an index of its own)."""
     entries = []
     for manifest in manifests:
+        if manifest.entries:  # the platform's image with its attestations
+            entries.extend(manifest.entries)
+            continue
         os_name, arch, *variant = manifest.platform.split("/")
         platform = {"architecture": arch, "os": os_name}
         if variant:

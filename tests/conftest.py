@@ -3,7 +3,6 @@ base image for amd64 and arm64, upstream git repositories, a catalogue
 repository with a bare remote, and buildah with an empty store per test."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import base_image
+from sandbox import base_image, counting_builder
 from sandbox.config_repo import ConfigRepo
 from sandbox.demo import DEB_CACHE, STAND_IN_DOCKERFILE, stand_in_services
 from sandbox.registry import LocalRegistry
@@ -51,6 +50,7 @@ class Sandbox:
     repo: ConfigRepo
     checkout: Path
     env: dict = field(default_factory=dict)
+    env_base: str = ""          # the base image the stand-ins build FROM
 
     @property
     def builder_log(self) -> Path:
@@ -66,12 +66,9 @@ class Sandbox:
 
     def take_builds(self) -> list[tuple[str, str]]:
         """(service, platform) of every ``buildah build`` run since the last call."""
-        if not self.builder_log.exists():
-            return []
-        calls = [json.loads(line) for line in self.builder_log.read_text().splitlines()]
-        self.builder_log.unlink()
-        return sorted((Path(args[-1]).name, args[args.index("--platform") + 1])
-                      for args in calls if "build" in args and "--platform" in args)
+        builds = sorted(counting_builder.builds(self.builder_log))
+        self.builder_log.unlink(missing_ok=True)
+        return builds
 
     def pending(self) -> set[str]:
         """Tasks ``doit list --status --all`` marks as to be run, but for
@@ -100,12 +97,6 @@ class Sandbox:
                       for p in self.registry.storage.rglob("*") if p.is_file())
 
 
-BUILDAH_WRAPPER = """#!/bin/sh
-python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "$@" >> {log}
-exec buildah "$@"
-"""
-
-
 @pytest.fixture
 def make_sandbox(tmp_path, registry, base):
     """``make_sandbox(registry_host=…, dockerfile=…, build_args=…)``: two
@@ -128,15 +119,13 @@ def make_sandbox(tmp_path, registry, base):
         repo = ConfigRepo(tmp_path / "catalogue")
         checkout = repo.create(prefix, services, {name: dockerfile for name in upstreams},
                                whole_project=whole_project, extra_yaml=extra_yaml)
-        wrapper = tmp_path / "buildah-wrapper"
-        wrapper.write_text(BUILDAH_WRAPPER.format(log=tmp_path / "builder-calls.log"))
-        wrapper.chmod(0o755)
+        wrapper, _ = counting_builder.install(tmp_path)
         env = {**os.environ,
                "PRIVACY_OCI_BUILDER": "buildah",
                "PRIVACY_OCI_BUILDAH": str(wrapper),
                "PRIVACY_OCI_BUILDAH_ROOT": str(tmp_path / "buildah"),
                "STORAGE_DRIVER": "vfs"}
-        box = Sandbox(tmp_path, registry, prefix, upstreams, repo, checkout, env)
+        box = Sandbox(tmp_path, registry, prefix, upstreams, repo, checkout, env, base)
         made.append(box)
         return box
 

@@ -129,10 +129,14 @@ MALFORMED = [
     (GOOD + "    build_args:\n      A: \"one\\ntwo\"\n", f"{SCRIBE}: field 'build_args': A must be a single line"),
     (GOOD + "    build_args:\n      A: [1, 2]\n", f"{SCRIBE}: field 'build_args': A must be a string or number"),
     (GOOD + "    build_args: [A=1]\n", f"{SCRIBE}: field 'build_args' must be a mapping"),
+    (GOOD + "    attestations: sometimes\n", f"{SCRIBE}: field 'attestations' must be true or false"),
+    (GOOD + "runner_tags:\n  linux/arm64: saas\n", "services.yml: field 'runner_tags': linux/arm64 must have a list"),
     (GOOD + "    published:\n      commit: abc\n      inputs: 0123456789abcdef\n",
      f"{SCRIBE}: field 'published': 'commit' must be a full 40-character commit id"),
     (GOOD + "    published:\n      commit: " + "a" * 40 + "\n      inputs: 0123456789abcdef\n      by: me\n",
-     f"{SCRIBE}: field 'published' is written by commit-hash and must hold exactly"),
+     f"{SCRIBE}: field 'published' is written by commit-hash and holds 'commit', 'inputs' and 'bases'"),
+    (GOOD + "    published:\n      commit: " + "a" * 40 + "\n      inputs: 0123456789abcdef\n      bases: {alpine: latest}\n",
+     f"{SCRIBE}: field 'published': 'bases' must map base images to sha256 digests"),
 ]
 BAD_ENVIRONMENTS = [
     ({"PRIVACY_OCI_BUILDER": "kaniko"}, "environment: PRIVACY_OCI_BUILDER='kaniko' is not a builder"),
@@ -177,8 +181,8 @@ def test_record_keeps_comments_order_and_quoting():
             "    published:\n"
             "      commit: " + "1" * 40 + "\n"
             "      inputs: " + "2" * 16 + "\n")
-    written_text, written = with_published(text, {"a": ("a" * 40, "b" * 16), "b": ("c" * 40, "d" * 16),
-                                                  "gone": ("e" * 40, "f" * 16)})
+    written_text, written = with_published(text, {"a": record("a", "b"), "b": record("c", "d"),
+                                                  "gone": record("e", "f")})
 
     expected = text.replace(
         "      - linux/amd64   # only amd64\n",
@@ -186,4 +190,17 @@ def test_record_keeps_comments_order_and_quoting():
         + "\n      inputs: " + "b" * 16 + "\n").replace("1" * 40, "c" * 40).replace("2" * 16, "d" * 16)
     assert written_text == expected
     assert written == ["a", "b"]
-    assert with_published(expected, {"a": ("a" * 40, "b" * 16)}) == (expected, [])
+    assert with_published(expected, {"a": record("a", "b")}) == (expected, [])
+
+
+def record(commit_letter, inputs_letter, bases=None):
+    return {"commit": commit_letter * 40, "inputs": inputs_letter * 16, "bases": bases or {}}
+
+
+def test_record_writes_base_digests_above_the_next_heading():
+    text = GOOD.replace("services:\n", "services:\n  # heading of scribe\n") + "  # heading of the next\n  next:\n    upstream: x\n"
+    digest = "sha256:" + "0" * 64
+    written_text, _ = with_published(text, {"scribe": record("a", "b", {"alpine:3.20": digest})})
+    assert written_text.endswith(
+        "    published:\n      commit: " + "a" * 40 + "\n      inputs: " + "b" * 16
+        + "\n      bases:\n        alpine:3.20: " + digest + "\n  # heading of the next\n  next:\n    upstream: x\n")

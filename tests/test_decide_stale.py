@@ -5,14 +5,34 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 PLATFORMS = ("linux/amd64", "linux/arm64")
 
 
-def test_build_inputs_digest_follows_dockerfile_platforms_and_args():
-    base = ds.build_inputs_digest(b"FROM x\n", PLATFORMS, [("A", "1")])
-    assert base == ds.build_inputs_digest(b"FROM x\n", tuple(reversed(PLATFORMS)), [("A", "1")])
+def test_own_inputs_digest_follows_dockerfile_platforms_and_args():
+    base = ds.own_inputs_digest(b"FROM x\n", PLATFORMS, [("A", "1")])
+    assert base == ds.own_inputs_digest(b"FROM x\n", tuple(reversed(PLATFORMS)), [("A", "1")])
     assert len({base,
-                ds.build_inputs_digest(b"FROM y\n", PLATFORMS, [("A", "1")]),
-                ds.build_inputs_digest(b"FROM x\n", PLATFORMS[:1], [("A", "1")]),
-                ds.build_inputs_digest(b"FROM x\n", PLATFORMS, [("A", "2")]),
-                ds.build_inputs_digest(b"FROM x\n", PLATFORMS, [])}) == 5
+                ds.own_inputs_digest(b"FROM y\n", PLATFORMS, [("A", "1")]),
+                ds.own_inputs_digest(b"FROM x\n", PLATFORMS[:1], [("A", "1")]),
+                ds.own_inputs_digest(b"FROM x\n", PLATFORMS, [("A", "2")]),
+                ds.own_inputs_digest(b"FROM x\n", PLATFORMS, [])}) == 5
+
+
+def test_build_inputs_digest_follows_base_image_digests():
+    own = ds.own_inputs_digest(b"FROM x\n", PLATFORMS, [])
+    assert ds.build_inputs_digest(own, {"x": "sha256:1"}) == ds.build_inputs_digest(own, {"x": "sha256:1"})
+    assert ds.build_inputs_digest(own, {"x": "sha256:1"}) != ds.build_inputs_digest(own, {"x": "sha256:2"})
+
+
+def test_stale_reasons_say_what_moved():
+    own, bases = "o" * 16, {"base:1": "sha256:" + "1" * 64}
+    inputs = ds.build_inputs_digest(own, bases)
+    assert ds.stale_reasons(COMMIT, inputs, bases, COMMIT, own, bases) == ()
+    assert ds.stale_reasons(None, None, {}, COMMIT, own, bases) == ("never published",)
+    assert ds.stale_reasons("f" * 40, inputs, bases, COMMIT, own, bases) == (
+        "upstream moved ffffffffffff -> 0123456789ab",)
+    new_bases = {"base:1": "sha256:" + "2" * 64}
+    assert ds.stale_reasons(COMMIT, inputs, bases, COMMIT, own, new_bases) == (
+        "base image base:1 changed sha256:111111111111 -> sha256:222222222222",)
+    assert ds.stale_reasons(COMMIT, inputs, bases, COMMIT, "p" * 16, bases) == (
+        "Dockerfile, platforms, build args or base images changed",)
 
 
 def test_platform_names_and_tags():

@@ -4,7 +4,6 @@ against the local registry and a bare remote, and ``doit fan-out`` turns the
 pending work into a child pipeline whose jobs run too."""
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -15,7 +14,7 @@ from ruamel.yaml import YAML
 from sandbox.config_repo import PROJECT_ROOT
 
 from test_pipeline import published
-from test_resume import FLAKY_DOCKERFILE, FlakyPayloads
+from sandbox.flaky_server import FLAKY_DOCKERFILE, FlakyPayloads
 
 ARM64_RUNNER = "saas-linux-small-arm64"
 RUNNER_TAGS = f"runner_tags:\n  linux/arm64: [{ARM64_RUNNER}]\n"

@@ -38,6 +38,11 @@ def published(services_yml: str) -> dict[str, str]:
     return {name: s["published"]["commit"] for name, s in services.items() if "published" in s}
 
 
+def added_inputs(services_yml: str, name: str) -> str:
+    from ruamel.yaml import YAML
+    return YAML(typ="safe").load(services_yml)["services"][name]["published"]["inputs"]
+
+
 def file_in_image(client, repository, manifest_digest, path) -> str:
     manifest = json.loads(client.manifest(repository, manifest_digest).body)
     for layer in reversed(manifest["layers"]):
@@ -87,8 +92,14 @@ def test_first_run_publishes_index_and_records_one_skip_ci_commit(sandbox, clien
     # Every original line is still there, in order; only the records were added.
     added = [line for line in remote_yml.splitlines() if line not in original.splitlines()]
     assert [line for line in remote_yml.splitlines() if line in original.splitlines()] == original.splitlines()
-    assert all(line.strip().split(":")[0] in {"published", "commit", "inputs"} for line in added)
-    assert len(added) == 6
+    base = sandbox.env_base
+    base_digest = client.manifest(*base.rsplit(":", 1), head=True).digest
+    expected_added = []
+    for name in commits:
+        expected_added += ["    published:", f"      commit: {commits[name]}",
+                           f"      inputs: {added_inputs(remote_yml, name)}",
+                           "      bases:", f"        {base}: {base_digest}"]
+    assert sorted(added) == sorted(expected_added)
     log = sandbox.repo.remote_log()
     assert len(log) == 2 and "[skip ci]" in log[0]
     assert "services: 2 built, 0 recorded, 0 skipped, 0 failed, 0 pending; 3 platform image(s) pushed" in run.stdout

@@ -3,67 +3,24 @@ a fresh CI job (fresh clone, no doit state, empty builder store), and a run
 killed at any moment leaves nothing a later run cannot finish."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
+from sandbox import counting_builder
 from sandbox.fault_proxy import FaultProxy
+from sandbox.flaky_server import FLAKY_DOCKERFILE, FlakyPayloads
 from sandbox.upstreams import git
 from tasks.decide_stale import index_tags
 
 from test_pipeline import published
 
-# hello-web's RUN step fetches from a local server, which can fail arm64's fetch.
-FLAKY_DOCKERFILE = """\
-ARG BASE_IMAGE
-FROM ${BASE_IMAGE}
-ARG UPSTREAM_COMMIT=unknown
-ARG PAYLOAD_URL
-COPY message.txt /app/message.txt
-RUN wget -q -O /app/payload "${PAYLOAD_URL}/$(uname -m)" && uname -m > /app/built-on
-"""
 PENDING_WEB_ARM64 = {"fetch-upstream", "fetch-upstream:hello-web", "build:hello-web",
                      "build:hello-web:arm64", "push-manifest", "push-manifest:hello-web",
                      "verify", "verify:hello-web", "commit-hash"}
-
-
-class FlakyPayloads:
-    """Serves /x86_64 and /aarch64; /aarch64 fails the first ``failures`` times."""
-
-    def __init__(self, failures: int):
-        self.failures = failures
-        self.requests: list[str] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                owner.requests.append(self.path)
-                failing = self.path == "/aarch64" and owner.failures > 0
-                if failing:
-                    owner.failures -= 1
-                body = b"unavailable\n" if failing else f"payload for {self.path}\n".encode()
-                self.send_response(503 if failing else 200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -188,10 +145,7 @@ def test_killed_during_the_index_push_then_run_again(make_sandbox, registry, cli
 
 def _peek_builds(box) -> list[tuple[str, str]]:
     """The builds started so far, without taking them."""
-    if not box.builder_log.exists():
-        return []
-    calls = [json.loads(line) for line in box.builder_log.read_text().splitlines() if line.strip()]
-    return [(Path(c[-1]).name, c[c.index("--platform") + 1]) for c in calls if "--platform" in c]
+    return counting_builder.builds(box.builder_log)
 
 
 def _head(box, name) -> str:

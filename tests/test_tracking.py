@@ -42,3 +42,35 @@ def test_semver_tracking_builds_the_newest_release_and_rebuilds_once_for_a_new_o
     assert client.manifest(repository, "v1.11.0").json()["annotations"]["org.opencontainers.image.revision"] == new
     assert published(box.repo.remote_file("services.yml"))["hello-cli"] == new
     assert git("rev-parse", "v1.10.0^{commit}", cwd=cli.work) == releases["v1.10.0"]
+
+
+def test_a_new_base_image_digest_rebuilds_exactly_the_services_built_on_it(make_sandbox, registry, client, tmp_path):
+    from ruamel.yaml import YAML
+
+    from sandbox import base_image
+    from sandbox.demo import DEB_CACHE
+    from test_pipeline import tasks_of
+
+    repository = f"{tmp_path.name.lower().replace('_', '-')}/own-base"
+    own_base = f"{registry.host}/{repository}:latest"
+    first_digest = base_image.publish(registry.host, repository, DEB_CACHE, marker="one")
+    box = make_sandbox(overrides={"hello-web": {"build_args": {"BASE_IMAGE": own_base}}})
+    box.doit()
+    box.take_builds()
+
+    second_digest = base_image.publish(registry.host, repository, DEB_CACHE, marker="two")
+    assert second_digest != first_digest
+    box.fresh_job()
+    listing = box.doit("list", "--status")
+    assert f"hello-web: to publish: base image {own_base} changed {first_digest[:19]} -> {second_digest[:19]}" \
+        in listing.stderr
+    assert "hello-cli: to publish" not in listing.stderr
+    assert box.pending() == tasks_of("hello-web", ["amd64", "arm64"])
+
+    box.doit()
+
+    assert box.take_builds() == [("hello-web", "linux/amd64"), ("hello-web", "linux/arm64")]
+    records = YAML(typ="safe").load(box.repo.remote_file("services.yml"))["services"]
+    assert records["hello-web"]["published"]["bases"] == {own_base: second_digest}
+    assert records["hello-cli"]["published"]["bases"] == {box.env_base: client.manifest(
+        *box.env_base.rsplit(":", 1), head=True).digest}

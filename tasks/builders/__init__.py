@@ -39,14 +39,19 @@ class BuildRequest:
     labels: tuple[tuple[str, str], ...]
     image: str          # repository:tag to push the platform image to
     cache_ref: str      # repository holding this platform's build cache
+    attestations: bool = True   # SBOM and provenance, where the builder makes them
 
 
 @dataclass(frozen=True)
 class PlatformManifest:
+    """What one platform's tag holds: an image manifest, or an index (the
+    image and its attestation manifests), whose ``entries`` then go into the
+    service's index as they are."""
     platform: str
     digest: str
     media_type: str
     size: int
+    entries: tuple[dict, ...] = ()
 
 
 @dataclass(frozen=True)

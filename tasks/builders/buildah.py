@@ -1,4 +1,5 @@
 """The daemonless builder: buildah, as root or rootless, with no engine.
+buildah 1.28 makes no SBOM or provenance attestations; its images have none.
 
 Each platform is built with registry build cache and pushed under its tag
 with ``--digestfile``. buildah 1.28 cannot put annotations on an index, so

@@ -27,8 +27,9 @@ class BuildxBuilder(Builder):
         command = [self.docker, "buildx", "build",
                    "--platform", request.platform,
                    "--file", str(request.dockerfile),
-                   # a single-platform manifest, not an index with attestations
-                   "--provenance=false",
+                   *(["--sbom=true", "--provenance=mode=max"] if request.attestations
+                     # a plain single-platform manifest, for consumers that need one
+                     else ["--sbom=false", "--provenance=false"]),
                    "--cache-from", f"type=registry,ref={request.cache_ref}",
                    "--cache-to", f"type=registry,ref={request.cache_ref},mode=max",
                    "--output", output,

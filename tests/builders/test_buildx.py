@@ -4,6 +4,7 @@ against the flags the Docker documentation gives for ``docker buildx build``
 and ``docker buildx imagetools create``."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -86,7 +87,7 @@ def test_build_command_uses_documented_flags_with_per_platform_cache():
     assert options["--build-arg"] == ["UPSTREAM_COMMIT=" + "c" * 40, "NODE_VERSION=18"]
     assert options["--label"] == ["org.opencontainers.image.revision=" + "c" * 40]
     assert options["--metadata-file"] == ["/tmp/meta.json"]
-    assert options["--provenance"] == ["false"]
+    assert options["--provenance"] == ["mode=max"] and options["--sbom"] == ["true"]
     cache_from, = options["--cache-from"]
     cache_to, = options["--cache-to"]
     assert set(key_values(cache_from)) <= REGISTRY_CACHE_KEYS
@@ -97,6 +98,14 @@ def test_build_command_uses_documented_flags_with_per_platform_cache():
     assert set(key_values(output)) <= IMAGE_EXPORTER_KEYS
     assert key_values(output) == {"type": "image", "push": "true",
                                   "name": "registry.example.org/group/project/scribe:build-0123-4567-arm64"}
+
+
+def test_attestations_can_be_turned_off_for_a_plain_manifest():
+    builder = BuildxBuilder(RegistryClient({}), environ={})
+    plain = dataclasses.replace(request(), attestations=False)
+    options, _ = check_documented(builder.build_command(plain, Path("/m.json"))[3:],
+                                  BUILD_FLAGS_WITH_VALUE, BUILD_FLAGS_INLINE)
+    assert options["--provenance"] == ["false"] and options["--sbom"] == ["false"]
 
 
 def test_build_command_marks_loopback_registry_insecure():

@@ -1,0 +1,117 @@
+"""What the benchmarks run against: a git daemon on loopback serving many
+upstreams, a local registry with a base image, and a catalogue of N services
+that are all already published (so ``doit`` has nothing to do)."""
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+from sandbox import base_image
+from sandbox.config_repo import PROJECT_ROOT
+from sandbox.demo import DEB_CACHE
+from sandbox.registry import free_port
+from sandbox.upstreams import Upstream, git
+from tasks import decide_stale
+
+DOCKERFILE = "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY message.txt /message.txt\n"
+CONCURRENCY = 16   # what tasks.upstream uses for ls-remote
+
+
+def median_seconds(command, repetitions: int) -> float:
+    """Median wall time of ``command()`` over the repetitions."""
+    times = []
+    for _ in range(repetitions):
+        start = time.perf_counter()
+        command()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+class GitDaemon:
+    """``git daemon`` on loopback, logging every connection."""
+
+    def __init__(self, base_path: Path):
+        self.base_path = base_path
+        self.port = free_port()
+        self.log = base_path.parent / "git-daemon.log"
+        self.process = subprocess.Popen(
+            ["git", "daemon", "--reuseaddr", "--export-all", "--verbose", f"--base-path={base_path}",
+             "--listen=127.0.0.1", f"--port={self.port}"],
+            stderr=self.log.open("w"), stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("git daemon did not start")
+
+    def url(self, name: str) -> str:
+        return f"git://127.0.0.1:{self.port}/{name}"
+
+    def connections(self) -> int:
+        return self.log.read_text().count("Connection from")
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait()
+
+
+def published_catalogue(directory: Path, registry_host: str, count: int) -> tuple[Path, GitDaemon, list[str]]:
+    """A project folder whose services.yml lists ``count`` services, all
+    recorded as published for their current upstream commit and inputs;
+    returns it, the git daemon serving the upstreams, and their URLs."""
+    directory.mkdir(parents=True, exist_ok=True)
+    upstream = Upstream(directory / "upstream")
+    commit = upstream.commit({"message.txt": "hello\n"}, "first")
+    served = directory / "served"
+    served.mkdir()
+    for i in range(count):
+        (served / f"repo-{i:04d}.git").symlink_to(upstream.bare)
+    daemon = GitDaemon(served)
+
+    repository = "bench/base"
+    base_digest = base_image.publish(registry_host, repository, DEB_CACHE)
+    base = f"{registry_host}/{repository}:latest"
+    project = directory / "project"
+    (project / "Dockerfiles" / "shared").mkdir(parents=True)
+    (project / "Dockerfiles" / "shared" / "Dockerfile").write_text(DOCKERFILE)
+    (project / "dodo.py").write_text((PROJECT_ROOT / "dodo.py").read_text())
+    own = decide_stale.own_inputs_digest(DOCKERFILE.encode(), ("linux/amd64",), (("BASE_IMAGE", base),))
+    inputs = decide_stale.build_inputs_digest(own, {base: base_digest})
+    lines = [f"image_prefix: {registry_host}/bench", "services:"]
+    urls = []
+    for i in range(count):
+        url = daemon.url(f"repo-{i:04d}.git")
+        urls.append(url)
+        lines += [f"  svc-{i:04d}:", f"    upstream: {url}", "    branch: main",
+                  "    platforms: [linux/amd64]", "    dockerfile: Dockerfiles/shared/Dockerfile",
+                  f"    build_args: {{BASE_IMAGE: '{base}'}}",
+                  f"    published: {{commit: {commit}, inputs: {inputs}, bases: {{'{base}': '{base_digest}'}}}}"]
+    (project / "services.yml").write_text("\n".join(lines) + "\n")
+    return project, daemon, urls
+
+
+def doit(project: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    result = subprocess.run(["doit", *args], cwd=project, capture_output=True, text=True,
+                            env={**os.environ, "PRIVACY_OCI_BUILDER": "buildah", **(env or {})})
+    if result.returncode != 0:
+        raise RuntimeError(f"doit {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def ls_remote_all(urls: list[str]) -> None:
+    """The floor: the same ls-remote calls, same concurrency, nothing else."""
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=CONCURRENCY) as pool:
+        list(pool.map(lambda url: git("ls-remote", "--", url, "refs/heads/main", "refs/heads/main^{}"), urls))
+
+
+def machine() -> str:
+    memory = next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
+                  if line.startswith("MemTotal"))
+    return f"{os.cpu_count()} cores (nproc), {int(memory) // 1024 // 1024} GiB memory"
