@@ -101,7 +101,8 @@ def load(path: Path, environ=os.environ) -> Catalogue:
     except OSError as error:
         raise CatalogueError(f"{path.name}: cannot read the catalogue: {error.strerror}") from None
     try:
-        document = _yaml().load(text)
+        # The C-backed safe loader: the round trip is needed only to write.
+        document = YAML(typ="safe").load(text)
     except DuplicateKeyError as error:
         key = re.search(r'duplicate key "([^"]*)"', error.problem or "")
         raise CatalogueError(f"{path.name}: line {error.problem_mark.line + 1}: "

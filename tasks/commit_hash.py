@@ -19,7 +19,6 @@ from operator import attrgetter
 from pathlib import Path
 
 from doit.exceptions import TaskFailed
-from git import GitCommandError, Repo
 
 from . import catalogue, push_manifest
 from .pipeline import Pipeline, StageFailed
@@ -87,6 +86,7 @@ class CommitBack:
     def __init__(self, pipeline: Pipeline):
         self.pipeline = pipeline
         self.environ = pipeline.environ
+        from git import Repo  # imported when used: every doit command loads this module
         self.repo = Repo(pipeline.root)
         self.path = str(pipeline.catalogue.path.relative_to(pipeline.root))
         self.remote = self.environ.get("PRIVACY_OCI_GIT_REMOTE", "origin")
@@ -181,6 +181,7 @@ class CommitBack:
         return environment
 
     def _git(self, *args: str, env: dict | None = None) -> str:
+        from git import GitCommandError
         try:
             return self.repo.git.execute(["git", *args], env=env)
         except GitCommandError as error:

@@ -52,7 +52,7 @@ class Pipeline:
         self._outcomes_lock = threading.Lock()
         self._bases_lock = threading.Lock()
         self._base_digests: dict[str, Future] = {}
-        self._commits: dict | None = None
+        self._commits: Future | None = None
         self._plans: dict | None = None
         self._registry: RegistryClient | None = None
         self._builder: Builder | None = None
@@ -126,11 +126,7 @@ class Pipeline:
         return self._resolution(service)[1] if service.ref_kind != "branch" else None
 
     def _resolution(self, service: Service) -> tuple[str, str]:
-        with self._commits_lock:
-            if self._commits is None:
-                self._commits = upstream.resolve_all(
-                    {s.name: (s.upstream, s.ref_kind, s.ref) for s in self.catalogue.services})
-        resolution = self._commits[service.name]
+        resolution = self._resolve_upstreams().result()[service.name]
         if isinstance(resolution, upstream.UpstreamError):
             raise StageFailed(f"upstream {service.upstream} ({service.ref_kind} {service.ref}): {resolution}")
         return resolution
@@ -140,6 +136,7 @@ class Pipeline:
         run. Plans of all services are made together, concurrently."""
         with self._plans_lock:
             if self._plans is None:
+                self._resolve_upstreams()  # meanwhile the threads look up base images
                 services = self.catalogue.services
                 with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_REGISTRY_CHECKS, len(services))) as pool:
                     self._plans = dict(zip((s.name for s in services),
@@ -149,10 +146,25 @@ class Pipeline:
             raise plan
         return plan
 
+    def _resolve_upstreams(self) -> Future:
+        """All services' refs, resolved once, in the background."""
+        with self._commits_lock:
+            if self._commits is None:
+                self._commits = future = Future()
+                requests = {s.name: (s.upstream, s.ref_kind, s.ref) for s in self.catalogue.services}
+
+                def resolve():
+                    try:
+                        future.set_result(upstream.resolve_all(requests))
+                    except BaseException as error:  # never leave the waiting threads hanging
+                        future.set_exception(StageFailed(f"upstreams could not be checked: {error}"))
+                threading.Thread(target=resolve, daemon=True).start()
+            return self._commits
+
     def _plan_or_error(self, service: Service):
         try:
-            commit, version = self.commit(service), self.version(service)
             own, bases = self.own_inputs(service), self.bases(service)
+            commit, version = self.commit(service), self.version(service)
             inputs = decide_stale.build_inputs_digest(own, bases)
             reasons = decide_stale.stale_reasons(service.published_commit, service.published_inputs,
                                                  dict(service.published_bases), commit, own, bases)

@@ -15,9 +15,6 @@ import re
 import threading
 from dataclasses import dataclass
 
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -95,6 +92,11 @@ class RegistryClient:
         self._password = _env(PASSWORD_ENV, environ)
         self._tokens: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
+        # requests is imported when a client is made: `doit list` makes none.
+        import requests
+        from requests.adapters import HTTPAdapter
+        from urllib3.util.retry import Retry
+        self._requests = requests
         self._session = requests.Session()
         retry = Retry(total=5, backoff_factor=0.5, status_forcelist=(429, 500, 502, 503, 504),
                       allowed_methods=None, respect_retry_after_header=True, raise_on_status=False)
@@ -155,7 +157,7 @@ class RegistryClient:
     def _send(self, method, url, headers, data):
         try:
             return self._session.request(method, url, headers=headers, data=data, timeout=TIMEOUT_SECONDS)
-        except requests.RequestException as error:
+        except self._requests.RequestException as error:
             raise RegistryError(f"registry unreachable: {type(error).__name__} for {method} {url}") from None
 
     def _authorize(self, host, scope, challenge) -> str:
@@ -163,14 +165,14 @@ class RegistryClient:
         if scheme.lower() == "basic":
             if not self._user:
                 raise RegistryError(f"{host} asks for credentials: set {USER_ENV[0]} and {PASSWORD_ENV[0]}")
-            value = requests.auth._basic_auth_str(self._user, self._password or "")
+            value = self._requests.auth._basic_auth_str(self._user, self._password or "")
         else:
             fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
             auth = (self._user, self._password or "") if self._user else None
             try:
                 response = self._session.get(fields["realm"], auth=auth, timeout=TIMEOUT_SECONDS,
                                              params={"service": fields.get("service", ""), "scope": scope})
-            except (KeyError, requests.RequestException):
+            except (KeyError, self._requests.RequestException):
                 raise RegistryError(f"{host}: token service unreachable") from None
             if response.status_code != 200:
                 raise RegistryError(f"{host}: credentials refused for {scope} (HTTP {response.status_code})")

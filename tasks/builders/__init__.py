@@ -18,7 +18,6 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-import sh
 
 OUTPUT_TAIL_LINES = 25
 # Progress bars redraw with cursor movements even when output is not a terminal.
@@ -78,6 +77,7 @@ def run(command: list[str], what: str) -> None:
     """Run a builder command (an argument list, never a shell string),
     passing its output on to whatever stdout is at the time (doit captures it
     per task); raise BuildError with the tail of it on failure."""
+    import sh  # imported when a builder runs: `doit list` runs none
     tail = deque(maxlen=OUTPUT_TAIL_LINES)
 
     def echo(line):
