@@ -11,6 +11,7 @@ P6  peak memory (max RSS) of the doit process in a no-op run over 1000
 """
 from __future__ import annotations
 
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,7 @@ from sandbox.registry import LocalRegistry
 from .world import doit, ls_remote_all, median_seconds, published_catalogue
 
 REPETITIONS = 5
+P1_REPETITIONS = 9
 PEAK_RSS = """
 import resource, runpy, sys
 sys.argv = ["doit"] + sys.argv[1:]
@@ -52,10 +54,18 @@ def run() -> list[tuple[str, str, str, str]]:
         project, daemon, urls = published_catalogue(Path(scratch, "hundred"), registry.host, 100)
         try:
             doit(project)  # warm-up; also proves nothing is pending
-            noop = median_seconds(lambda: doit(project), REPETITIONS)
-            floor = median_seconds(lambda: ls_remote_all(urls), REPETITIONS)
+            # Interleaved, so both see the same machine; git daemon's small
+            # accept backlog stalls some connections for a second (a SYN
+            # retry) at this concurrency, in either series: medians and bests.
+            noops, floors = [], []
+            for _ in range(P1_REPETITIONS):
+                noops.append(median_seconds(lambda: doit(project), 1))
+                floors.append(median_seconds(lambda: ls_remote_all(urls), 1))
+            noop, floor = statistics.median(noops), statistics.median(floors)
             rows.append(("P1", "no-op doit / 100 ls-remote (100 services)",
-                         f"{noop / floor:.2f}x ({noop:.2f} s / {floor:.2f} s)", "<= 1.3x"))
+                         f"{noop / floor:.2f}x ({noop:.2f} s / {floor:.2f} s); best of each "
+                         f"{min(noops) / min(floors):.2f}x ({min(noops):.2f} s / {min(floors):.2f} s)",
+                         "<= 1.3x"))
 
             text = (project / "services.yml").read_text()
             with FaultProxy(registry.host) as proxy:
