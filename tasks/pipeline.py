@@ -24,6 +24,12 @@ from .registry import INDEX_TYPES, RegistryClient, RegistryError, normalize_imag
 MAX_CONCURRENT_REGISTRY_CHECKS = 16
 
 
+def say(line: str) -> None:
+    """One line to stderr in one write, so lines from threads do not mix."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 class StageFailed(Exception):
     """A stage of one service failed; the message says what to fix."""
 
@@ -169,7 +175,7 @@ class Pipeline:
             reasons = decide_stale.stale_reasons(service.published_commit, service.published_inputs,
                                                  dict(service.published_bases), commit, own, bases)
             if reasons:
-                print(f"{service.name}: to publish: {'; '.join(reasons)}", file=sys.stderr)
+                say(f"{service.name}: to publish: {'; '.join(reasons)}")
             facts = dict(service=service.name, commit=commit, inputs=inputs,
                          platforms=service.platforms, version=version, bases=tuple(bases.items()))
             if not reasons:
@@ -236,7 +242,7 @@ class Pipeline:
         prerequisite (a task named in ``after``) failed is skipped."""
         failed = [name for name in after if name in self.failures(service)]
         if failed:
-            print(f"skipped {task_name}: {failed[0]} failed", file=sys.stderr)
+            say(f"skipped {task_name}: {failed[0]} failed")
             return True
         try:
             action()
@@ -250,4 +256,4 @@ class Pipeline:
     def _report_failure(self, service, stage, message):
         with self._outcomes_lock:
             self.outcomes[service.name].failures[stage] = message
-        print(f"FAILED {stage}: {message}", file=sys.stderr)
+        say(f"FAILED {stage}: {message}")
