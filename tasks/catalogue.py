@@ -77,9 +77,6 @@ class Catalogue:
     def tags_for(self, platform: str) -> list[str]:
         return list(dict(self.runner_tags).get(platform, ()))
 
-    def service(self, name: str) -> Service:
-        return next(s for s in self.services if s.name == name)
-
     def image(self, service: Service) -> str:
         """The repository the service's images are pushed to."""
         return f"{self.image_prefix}/{service.name}"

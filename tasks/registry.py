@@ -124,13 +124,6 @@ class RegistryClient:
         self._check(response, f"read blob {digest} of {repository}")
         return response.content
 
-    def tags(self, repository: str) -> list[str]:
-        response = self._request("GET", repository, "tags/list")
-        if response.status_code == 404:
-            return []
-        self._check(response, f"list tags of {repository}")
-        return response.json().get("tags") or []
-
     # -- writing -------------------------------------------------------------
     def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
         response = self._request("PUT", repository, f"manifests/{reference}",
