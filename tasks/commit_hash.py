@@ -105,7 +105,7 @@ class CommitBack:
             if self._push(commit):
                 pushed = commit
                 for name in written:
-                    self.pipeline.outcomes[name].recorded = True
+                    self.pipeline.record_recorded(name)
                     print(f"commit-hash: recorded {name} at {published[name]['commit']}")
                 print(f"commit-hash: pushed {commit[:12]} to {self.remote} {self.branch}")
                 break

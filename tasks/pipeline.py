@@ -230,6 +230,10 @@ class Pipeline:
         with self._outcomes_lock:
             self.outcomes[service.name].index_digest = digest
 
+    def record_recorded(self, name: str) -> None:
+        with self._outcomes_lock:
+            self.outcomes[name].recorded = True
+
     def failures(self, service: Service) -> dict[str, str]:
         with self._outcomes_lock:
             return dict(self.outcomes[service.name].failures)
