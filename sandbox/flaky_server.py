@@ -2,8 +2,7 @@
 step that fetches from it makes an arm64 build fail transiently, for real."""
 from __future__ import annotations
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from .http import LoopbackServer, QuietHandler
 
 
 class FlakyPayloads:
@@ -14,28 +13,21 @@ class FlakyPayloads:
         self.requests: list[str] = []
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self):
                 owner.requests.append(self.path)
                 failing = self.path == "/aarch64" and owner.failures > 0
                 if failing:
                     owner.failures -= 1
-                body = b"unavailable\n" if failing else f"payload for {self.path}\n".encode()
-                self.send_response(503 if failing else 200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                    self.reply(503, b"unavailable\n")
+                else:
+                    self.reply(200, f"payload for {self.path}\n".encode())
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = LoopbackServer(Handler)
+        self.url = self.server.url
 
     def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
 
 
 # hello-web's RUN step fetches from FlakyPayloads, which can fail arm64's fetch.

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import base64
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from sandbox.fault_proxy import FaultProxy
+from sandbox.git_http import RefusingGitServer
 from sandbox.registry import LocalRegistry, free_port
 from sandbox.upstreams import git
 
@@ -114,37 +114,6 @@ def test_a_run_whose_remote_moved_records_on_top_without_reverting(sandbox):
     assert len(log) == 4 and all("[skip ci]" in subject for subject in log[:3])
     # The second pipeline's checkout caught up with what it pushed.
     assert git("rev-parse", "HEAD", cwd=other) == git("--git-dir", str(sandbox.repo.remote), "rev-parse", "main")
-
-
-class RefusingGitServer:
-    """An http git remote that asks for credentials and refuses them all,
-    remembering what it was sent."""
-
-    def __init__(self):
-        self.credentials: list[str] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                if self.headers.get("Authorization"):
-                    owner.credentials.append(base64.b64decode(self.headers["Authorization"].split()[1]).decode())
-                self.send_response(401)
-                self.send_header("WWW-Authenticate", 'Basic realm="git"')
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            do_POST = do_GET
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/catalogue.git"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def assert_no_secret_anywhere(box, result):
