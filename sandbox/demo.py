@@ -77,7 +77,7 @@ def main(argv=None) -> int:
         if doit(checkout, environment) != 0:
             print("demo: the pipeline failed", file=sys.stderr)
             return 1
-        client = RegistryClient({})
+        client = RegistryClient()
         for name in upstreams:
             index = client.manifest(f"{prefix}/{name}", "latest").json()
             platforms = [f"{m['platform']['os']}/{m['platform']['architecture']}" for m in index["manifests"]]

@@ -1,73 +1,62 @@
 """build: one task per service and platform. Each builds the checked-out
 source with the service's Dockerfile, with registry build cache kept per
 platform, and pushes the image under its platform tag, whose presence in the
-registry marks the platform as done for this build key."""
+registry marks the platform as done for this build key.
+
+``doit build:<service>`` builds every platform of one service, then pushes
+and checks its index, without recording it."""
 from __future__ import annotations
 
 from operator import attrgetter
 
-from . import decide_stale, fetch_upstream
+from . import graph, names
 from .builders import BuildRequest
 from .catalogue import Service
 from .pipeline import Pipeline
 
-BASENAME = "build"
 
-
-def group_name(service: Service) -> str:
-    return f"{BASENAME}:{service.name}"
-
-
-def task_name(service: Service, platform: str) -> str:
-    return f"{group_name(service)}:{decide_stale.platform_slug(platform)}"
-
-
-def platform_task_names(pipeline: Pipeline) -> list[str]:
-    return [task_name(s, p) for s in pipeline.catalogue.services for p in s.platforms]
-
-
-def tasks(pipeline: Pipeline, after_builds):
-    """``after_builds(service)`` names the tasks that ``doit build:<service>``
-    runs after the platform builds (the index and its check)."""
+def tasks(pipeline: Pipeline):
     for service in pipeline.catalogue.services:
         yield {
-            "basename": group_name(service),
+            "basename": names.build_group(service.name),
             "name": None,
             "doc": f"build and publish {service.name} for {', '.join(service.platforms)} (no commit)",
-            "task_dep": after_builds(service),
-            "uptodate": [pipeline.uptodate(attrgetter("needs_record"), service)],
+            "task_dep": [names.push_manifest_task(service.name), names.verify_task(service.name)],
+            "uptodate": [graph.uptodate(pipeline, attrgetter("needs_record"), service)],
         }
+        fetch = names.fetch_task(service.name)
         for platform in service.platforms:
-            name = task_name(service, platform)
             yield {
-                "basename": group_name(service),
-                "name": decide_stale.platform_slug(platform),
+                "basename": names.build_group(service.name),
+                "name": names.platform_slug(platform),
                 "doc": f"build {service.name} for {platform} and push it",
-                "actions": [(pipeline.attempt, [service, name, lambda s=service, p=platform: build(pipeline, s, p),
-                                                [fetch_upstream.task_name(service)]])],
-                "task_dep": [fetch_upstream.task_name(service)],
-                "uptodate": [pipeline.uptodate(lambda plan, p=platform: p in plan.pending_platforms, service)],
+                "actions": [(pipeline.ledger.attempt, [
+                    service.name, names.build_task(service.name, platform),
+                    lambda s=service, p=platform: build(pipeline, s, p), [fetch]])],
+                "task_dep": [fetch],
+                "uptodate": [graph.uptodate(pipeline, lambda plan, p=platform: p in plan.pending_platforms, service)],
             }
 
 
 def labels(service: Service, commit: str) -> tuple[tuple[str, str], ...]:
     return (("org.opencontainers.image.source", service.upstream),
-            ("org.opencontainers.image.revision", commit),
+            (names.REVISION_ANNOTATION, commit),
             ("org.opencontainers.image.title", service.name))
 
 
 def build(pipeline: Pipeline, service: Service, platform: str) -> None:
-    plan = pipeline.plan(service)
+    plan = pipeline.facts.plan(service)
+    image = pipeline.image(service)
     request = BuildRequest(
         context=pipeline.source_dir(service),
         dockerfile=service.dockerfile,
         platform=platform,
         build_args=(("UPSTREAM_COMMIT", plan.commit), *service.build_args),
         labels=labels(service, plan.commit),
-        image=f"{pipeline.image(service)}:{decide_stale.platform_tag(plan.commit, plan.inputs, platform)}",
-        cache_ref=f"{pipeline.image(service)}/cache-{decide_stale.platform_slug(platform)}",
+        image=f"{image}:{names.platform_tag(plan.commit, plan.inputs, platform)}",
+        cache_ref=names.cache_repository(image, platform),
         attestations=service.attestations,
     )
     digest = pipeline.builder.build(request, pipeline.work_dir / "builder")
-    pipeline.record_built(service, platform, digest)
+    pipeline.ledger.built(service.name, platform, digest)
     print(f"{service.name} {platform}: pushed {request.image} ({digest})")

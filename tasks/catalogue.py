@@ -1,23 +1,21 @@
-"""The catalogue, ``services.yml``: its schema, its validation, and the one
-place that writes to it (the published commits, in a comment-preserving
-round trip).
+"""The catalogue, ``services.yml``: its schema and its validation.
 
 Every rule a catalogue must follow is checked here, before any task runs, and
-every error names the file, the service and the field.
+every error names the file, the service and the field. Only commit-hash
+writes to the catalogue (the ``published`` records).
 """
 from __future__ import annotations
 
-import io
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
 
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import YAMLError
-from ruamel.yaml.tokens import CommentToken
+
+from .errors import ConfigurationError
 
 TOP_LEVEL_KEYS = {"image_prefix", "runner_tags", "services"}
 REF_KINDS = ("branch", "tag", "tag_pattern")
@@ -42,12 +40,19 @@ REF_NAME = re.compile(r"^[A-Za-z0-9._/-]+$")
 UPSTREAM_SCHEMES = ("https://", "http://", "ssh://", "git://", "file://")
 SCP_LIKE_URL = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9~._/-]+$")
 CREDENTIALS_IN_URL = re.compile(r"^[a-z]+://[^/@]*:[^/@]*@")
-BUILDERS = ("buildx", "buildah")
-PUSH_OPTION = re.compile(r"^[a-z][a-z0-9_.-]*(=[A-Za-z0-9_.:/-]+)?$")
 
 
-class CatalogueError(Exception):
+class CatalogueError(ConfigurationError):
     """A catalogue that cannot be used; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """What services.yml records of a service's last complete publish: the
+    upstream commit, the build inputs, and the digests of its base images."""
+    commit: str
+    inputs: str
+    bases: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,9 +65,7 @@ class Service:
     platforms: tuple[str, ...]
     dockerfile: Path           # absolute
     build_args: tuple[tuple[str, str], ...]
-    published_commit: str | None
-    published_inputs: str | None
-    published_bases: tuple[tuple[str, str], ...] = ()
+    published: Record | None = None
     attestations: bool = True
 
 
@@ -82,16 +85,9 @@ class Catalogue:
         return f"{self.image_prefix}/{service.name}"
 
 
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.preserve_quotes = True
-    yaml.width = 4096
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    return yaml
-
-
-def load(path: Path, environ=os.environ) -> Catalogue:
-    """Read and validate the catalogue at ``path``; raise CatalogueError."""
+def load(path: Path, environ: Mapping[str, str]) -> Catalogue:
+    """Read and validate the catalogue at ``path``, with ``${VARIABLE}``
+    taken from ``environ``; raise CatalogueError."""
     path = Path(path).resolve()
     try:
         text = path.read_text(encoding="utf-8")
@@ -110,7 +106,7 @@ def load(path: Path, environ=os.environ) -> Catalogue:
     return validate(document, path, environ)
 
 
-def validate(document, path: Path, environ=os.environ) -> Catalogue:
+def validate(document, path: Path, environ: Mapping[str, str]) -> Catalogue:
     where = path.name
     if not isinstance(document, dict):
         raise CatalogueError(f"{where}: the catalogue must be a mapping with 'image_prefix' and 'services'")
@@ -176,7 +172,7 @@ def _service(name: str, settings, where: str, repo_root: Path) -> Service:
     if unknown:
         raise CatalogueError(f"{at}: unknown field(s) {_names(unknown)}; accepted: {_names(SERVICE_KEYS)}")
 
-    upstream = _upstream(settings.get("upstream"), f"{at}: field 'upstream'")
+    upstream = check_git_url(settings.get("upstream"), f"{at}: field 'upstream'")
 
     refs = [kind for kind in REF_KINDS if kind in settings]
     if len(refs) != 1:
@@ -203,14 +199,14 @@ def _service(name: str, settings, where: str, repo_root: Path) -> Service:
     attestations = settings.get("attestations", True)
     if not isinstance(attestations, bool):
         raise CatalogueError(f"{at}: field 'attestations' must be true or false")
-    commit, inputs, bases = _published(settings.get("published"), f"{at}: field 'published'")
     return Service(name=name, upstream=upstream, ref_kind=ref_kind, ref=ref,
                    platforms=tuple(platforms), dockerfile=dockerfile, build_args=build_args,
-                   published_commit=commit, published_inputs=inputs, published_bases=bases,
+                   published=_published(settings.get("published"), f"{at}: field 'published'"),
                    attestations=attestations)
 
 
-def _upstream(value, field) -> str:
+def check_git_url(value, field) -> str:
+    """``value`` as a git repository URL that is safe to hand to git."""
     if not isinstance(value, str) or not value.strip():
         raise CatalogueError(f"{field} must be the upstream git repository URL")
     url = value.strip()
@@ -273,9 +269,9 @@ def _build_args(value, field) -> tuple[tuple[str, str], ...]:
     return tuple(args)
 
 
-def _published(value, field):
+def _published(value, field) -> Record | None:
     if value is None:
-        return None, None, ()
+        return None
     if not isinstance(value, dict) or not {"commit", "inputs"} <= set(value) <= PUBLISHED_KEYS:
         raise CatalogueError(f"{field} is written by commit-hash and holds 'commit', 'inputs' "
                              "and 'bases'; remove it to rebuild the service")
@@ -286,92 +282,8 @@ def _published(value, field):
         raise CatalogueError(f"{field}: 'inputs' must be a hex digest")
     if not isinstance(bases, dict) or not all(isinstance(d, str) and DIGEST.match(d) for d in bases.values()):
         raise CatalogueError(f"{field}: 'bases' must map base images to sha256 digests")
-    return commit, inputs, tuple((str(image), digest) for image, digest in bases.items())
-
-
-def check_environment(environ=os.environ) -> None:
-    """The settings taken from the environment, checked before any work."""
-    builder = environ.get("PRIVACY_OCI_BUILDER")
-    if builder and builder not in BUILDERS:
-        raise CatalogueError(f"environment: PRIVACY_OCI_BUILDER={builder!r} is not a builder; "
-                             f"use one of {', '.join(BUILDERS)} or leave it unset")
-    for name in ("PRIVACY_OCI_GIT_BRANCH", "CI_COMMIT_BRANCH"):
-        value = environ.get(name)
-        if value and (value.startswith("-") or not REF_NAME.match(value)):
-            raise CatalogueError(f"environment: {name}={value!r} is not a git branch name")
-    remote = environ.get("PRIVACY_OCI_GIT_REMOTE")
-    if remote and remote.startswith("-"):
-        raise CatalogueError(f"environment: PRIVACY_OCI_GIT_REMOTE={remote!r} is not a git remote name or URL")
-    if remote and not REF_NAME.match(remote):
-        _upstream(remote, "environment: PRIVACY_OCI_GIT_REMOTE")  # a URL, held to the same rules
-    for option in filter(None, environ.get("PRIVACY_OCI_GIT_PUSH_OPTIONS", "").split(",")):
-        if not PUSH_OPTION.match(option.strip()):
-            raise CatalogueError(f"environment: PRIVACY_OCI_GIT_PUSH_OPTIONS: {option!r} is not a push option")
+    return Record(commit, inputs, tuple((str(image), digest) for image, digest in bases.items()))
 
 
 def _names(keys) -> str:
     return ", ".join(sorted(map(str, keys)))
-
-
-def _same_record(entry, record) -> bool:
-    return (entry.get("commit") == record["commit"] and entry.get("inputs") == record["inputs"]
-            and dict(entry.get("bases") or {}) == dict(record.get("bases") or {}))
-
-
-def _take_trailing_comment(node):
-    """Detach the full-line comments ruamel keeps after a mapping's last
-    value (often the heading of the next service), so that a key added at the
-    end goes above them rather than below. A comment on the value's own line
-    stays where it is."""
-    while isinstance(node, (CommentedMap, CommentedSeq)) and len(node):
-        last = next(reversed(node)) if isinstance(node, CommentedMap) else len(node) - 1
-        if isinstance(node[last], (CommentedMap, CommentedSeq)) and len(node[last]):
-            node = node[last]
-            continue
-        slot = 2 if isinstance(node, CommentedMap) else 0
-        token = (node.ca.items.get(last) or [None] * 4)[slot]
-        if token is None:
-            return None
-        same_line, _, following = token.value.partition("\n")
-        if not following.strip():
-            return None
-        token.value = same_line + "\n"
-        return CommentToken("\n" + following, token.start_mark)
-    return None
-
-
-def with_published(text: str, published: dict[str, dict]) -> tuple[str, list[str]]:
-    """``text`` of a catalogue with ``{service: {commit, inputs, bases}}``
-    written into the services' ``published`` fields, keeping comments, order
-    and quoting of everything else; and the names it wrote (services the text
-    lacks, or that already hold the same record, are left out)."""
-    yaml = _yaml()
-    document = yaml.load(text)
-    services = document.get("services") or {}
-    written = []
-    for name, record in published.items():
-        settings = services.get(name)
-        if not isinstance(settings, dict):
-            continue
-        entry = settings.get("published")
-        if entry is not None and _same_record(entry, record):
-            continue
-        trailing = None
-        if entry is None:
-            trailing = _take_trailing_comment(settings)
-            entry = settings["published"] = CommentedMap()
-        entry["commit"] = record["commit"]
-        entry["inputs"] = record["inputs"]
-        if record.get("bases"):
-            entry["bases"] = CommentedMap(record["bases"])
-        else:
-            entry.pop("bases", None)
-        if trailing is not None:
-            holder = entry["bases"] if record.get("bases") else entry
-            holder.ca.items[next(reversed(holder))] = [None, None, trailing, None]
-        written.append(name)
-    if not written:
-        return text, []
-    stream = io.StringIO()
-    yaml.dump(document, stream)
-    return stream.getvalue(), written

@@ -8,63 +8,57 @@ checkout is touched, so a run killed at any point leaves either the remote
 with the record or nothing to undo. When the remote has moved on (another
 pipeline pushed first), this run's records are applied again onto the new
 head, never reverting what the other recorded. Over https the push
-authenticates with a token from the environment, handed to git through an
-askpass helper: never on a command line, in a URL or in git config.
+authenticates with PRIVACY_OCI_GIT_TOKEN (see ``tasks.git``).
+
+The records are written into the catalogue's text in a round trip that
+keeps every comment, the order and the quoting of everything else.
 """
 from __future__ import annotations
 
-import os
-import stat
+import io
 from operator import attrgetter
-from pathlib import Path
 
 from doit.exceptions import TaskFailed
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.tokens import CommentToken
 
-from . import catalogue, push_manifest
-from .pipeline import Pipeline, StageFailed
+from . import git, graph, names
+from .catalogue import Record
+from .errors import StageFailed
+from .git import GitError
+from .pipeline import Pipeline
 
-BASENAME = "commit-hash"
 # GitLab skips pipelines for pushes whose commit message contains this.
 SKIP_CI = "[skip ci]"
-TOKEN_ENV = "PRIVACY_OCI_GIT_TOKEN"
 PUSH_ATTEMPTS = 5
-ASKPASS = """#!/bin/sh
-case "$1" in
-  Username*) printf '%s\\n' "${PRIVACY_OCI_GIT_USER:-oauth2}" ;;
-  *) printf '%s\\n' "$PRIVACY_OCI_GIT_TOKEN" ;;
-esac
-"""
 REJECTED_BECAUSE_REMOTE_MOVED = ("non-fast-forward", "fetch first", "[rejected]", "stale info")
-
-
-class CommitBackError(Exception):
-    pass
 
 
 def tasks(pipeline: Pipeline):
     yield {
-        "basename": BASENAME,
+        "basename": names.COMMIT_HASH,
         "doc": "record the published upstream commits in services.yml and push a [skip ci] commit",
         "actions": [(record, [pipeline])],
         # After every index push, whatever its outcome: a failed service must
         # not keep the others from being recorded.
-        "task_dep": [push_manifest.task_name(s) for s in pipeline.catalogue.services],
-        "uptodate": [pipeline.uptodate(attrgetter("needs_record"))],
+        "task_dep": [names.push_manifest_task(s.name) for s in pipeline.catalogue.services],
+        "uptodate": [graph.uptodate(pipeline, attrgetter("needs_record"))],
         "verbosity": 2,
     }
 
 
-def published_now(pipeline: Pipeline) -> dict[str, dict]:
+def published_now(pipeline: Pipeline) -> dict[str, Record]:
     """Services not yet recorded whose index the registry now holds, with the
-    record to write: upstream commit, build inputs, base image digests."""
+    record to write."""
     published = {}
     for service in pipeline.catalogue.services:
         try:
-            plan = pipeline.plan(service)
+            plan = pipeline.facts.plan(service)
         except StageFailed:
             continue
-        if not plan.recorded and pipeline.index_published(service, plan.commit, plan.inputs):
-            published[service.name] = {"commit": plan.commit, "inputs": plan.inputs, "bases": dict(plan.bases)}
+        if not plan.recorded and pipeline.facts.index_published(service, plan.commit, plan.inputs):
+            published[service.name] = plan.record
     return published
 
 
@@ -75,7 +69,7 @@ def record(pipeline: Pipeline):
             print("commit-hash: nothing newly published to record")
             return True
         CommitBack(pipeline).record(published)
-    except CommitBackError as error:
+    except GitError as error:
         return TaskFailed(f"commit-hash: {error}")
     return True
 
@@ -85,19 +79,20 @@ class CommitBack:
 
     def __init__(self, pipeline: Pipeline):
         self.pipeline = pipeline
-        self.environ = pipeline.environ
-        from git import Repo  # imported when used: every doit command loads this module
-        self.repo = Repo(pipeline.root)
+        settings = pipeline.settings
+        self.repository = git.Repository(pipeline.root, settings.environ)
         self.path = str(pipeline.catalogue.path.relative_to(pipeline.root))
-        self.remote = self.environ.get("PRIVACY_OCI_GIT_REMOTE", "origin")
-        self.branch = self._target_branch()
+        self.remote = settings.git_remote
+        self.branch = settings.git_branch or self.repository.current_branch()
+        self.credentials = ((git.askpass_helper(pipeline.work_dir), settings.git_user, settings.git_token)
+                            if settings.git_token else None)
 
-    def record(self, published: dict[str, dict]) -> None:
-        parent = self.repo.head.commit.hexsha
+    def record(self, published: dict[str, Record]) -> None:
+        parent = self.repository.head
         pushed = None
         for _ in range(PUSH_ATTEMPTS):
-            text = self._git("show", f"{parent}:{self.path}")
-            new_text, written = catalogue.with_published(text + "\n", published)
+            text = self.repository.show(parent, self.path)
+            new_text, written = with_published(text + "\n", published)
             if not written:
                 print(f"commit-hash: {self.remote} {self.branch} already records these commits")
                 break
@@ -105,85 +100,113 @@ class CommitBack:
             if self._push(commit):
                 pushed = commit
                 for name in written:
-                    self.pipeline.record_recorded(name)
-                    print(f"commit-hash: recorded {name} at {published[name]['commit']}")
+                    self.pipeline.ledger.recorded(name)
+                    print(f"commit-hash: recorded {name} at {published[name].commit}")
                 print(f"commit-hash: pushed {commit[:12]} to {self.remote} {self.branch}")
                 break
             # Another pipeline pushed first: apply this run's records onto its head.
-            self._git("fetch", "--quiet", self.remote, f"refs/heads/{self.branch}", env=self._push_env())
-            parent = self._git("rev-parse", "FETCH_HEAD")
+            parent = self.repository.fetch(self.remote, self.branch, self.credentials)
             print(f"commit-hash: {self.remote} {self.branch} moved to {parent[:12]}; recording on top of it")
         else:
-            raise CommitBackError(f"{self.remote} {self.branch} kept moving; gave up after {PUSH_ATTEMPTS} pushes")
+            raise GitError(f"{self.remote} {self.branch} kept moving; gave up after {PUSH_ATTEMPTS} pushes")
         self._catch_up(pushed or parent)
 
-    def _commit(self, parent: str, text: str, written: dict[str, dict]) -> str:
-        """A commit of ``text`` as the catalogue on top of ``parent``, made
-        without touching the checkout's files or index."""
-        scratch = self.pipeline.work_dir / "commit-hash"
-        scratch.mkdir(parents=True, exist_ok=True)
-        (scratch / "services.yml").write_text(text)
-        blob = self._git("hash-object", "-w", str(scratch / "services.yml"))
-        index_env = {**os.environ, "GIT_INDEX_FILE": str(scratch / "index")}
-        self._git("read-tree", parent, env=index_env)
-        self._git("update-index", "--add", "--cacheinfo", f"100644,{blob},{self.path}", env=index_env)
-        tree = self._git("write-tree", env=index_env)
+    def _commit(self, parent: str, text: str, written: dict[str, Record]) -> str:
         message = f"Record published upstream commits {SKIP_CI}\n\n" + "\n".join(
-            f"{name}: {record['commit']} (build inputs {record['inputs']})" for name, record in written.items())
-        return self._git("commit-tree", tree, "-p", parent, "-m", message, env=self._identity())
+            f"{name}: {record.commit} (build inputs {record.inputs})" for name, record in written.items())
+        identity = self.repository.identity(*self.pipeline.settings.git_identity)
+        return self.repository.commit_file(parent, self.path, text, message, identity,
+                                           self.pipeline.work_dir / "commit-hash")
 
     def _push(self, commit: str) -> bool:
         """True when pushed, False when the remote moved on; raises otherwise."""
         try:
-            options = [f"--push-option={o.strip()}" for o in
-                       self.environ.get("PRIVACY_OCI_GIT_PUSH_OPTIONS", "").split(",") if o.strip()]
-            self._git("push", "--quiet", *options, self.remote, f"{commit}:refs/heads/{self.branch}",
-                      env=self._push_env())
+            self.repository.push(self.remote, commit, self.branch, self.pipeline.settings.git_push_options,
+                                 self.credentials)
             return True
-        except CommitBackError as error:
+        except GitError as error:
             if any(sign in str(error) for sign in REJECTED_BECAUSE_REMOTE_MOVED):
                 return False
-            raise CommitBackError(f"push to {self.remote} {self.branch} failed: {error}") from None
+            raise GitError(f"push to {self.remote} {self.branch} failed: {error}") from None
 
     def _catch_up(self, commit: str) -> None:
         """Bring the checkout to the pushed commit when that is a fast-forward;
         the remote is the record either way."""
-        if self.repo.head.commit.hexsha == commit:
+        if self.repository.head == commit:
             return
         try:
-            self._git("merge", "--quiet", "--ff-only", commit)
-        except CommitBackError as error:
+            self.repository.fast_forward(commit)
+        except GitError as error:
             print(f"commit-hash: the checkout was left as it was ({error}); pull to catch up")
 
-    def _target_branch(self) -> str:
-        branch = self.environ.get("PRIVACY_OCI_GIT_BRANCH") or self.environ.get("CI_COMMIT_BRANCH")
-        if branch:
-            return branch
-        if self.repo.head.is_detached:
-            raise CommitBackError("HEAD is detached: set PRIVACY_OCI_GIT_BRANCH to the branch to push to")
-        return self.repo.active_branch.name
 
-    def _identity(self) -> dict:
-        reader = self.repo.config_reader()
-        name = self.environ.get("GIT_AUTHOR_NAME") or reader.get_value("user", "name", "privacy-oci")
-        email = self.environ.get("GIT_AUTHOR_EMAIL") or reader.get_value("user", "email", "privacy-oci@localhost")
-        return {**os.environ, "GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
-                "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    return yaml
 
-    def _push_env(self) -> dict:
-        environment = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
-        if self.environ.get(TOKEN_ENV):
-            helper = Path(self.pipeline.work_dir, "git-askpass")
-            helper.parent.mkdir(parents=True, exist_ok=True)
-            helper.write_text(ASKPASS)
-            helper.chmod(stat.S_IRWXU)
-            environment.update(GIT_ASKPASS=str(helper), **{TOKEN_ENV: self.environ[TOKEN_ENV]})
-        return environment
 
-    def _git(self, *args: str, env: dict | None = None) -> str:
-        from git import GitCommandError
-        try:
-            return self.repo.git.execute(["git", *args], env=env)
-        except GitCommandError as error:
-            detail = (error.stderr or "").replace("stderr:", "").strip(" '\n")
-            raise CommitBackError(" ".join(detail.split()) or f"git {args[0]} exited {error.status}") from None
+def _same_record(entry, record: Record) -> bool:
+    return (entry.get("commit") == record.commit and entry.get("inputs") == record.inputs
+            and dict(entry.get("bases") or {}) == dict(record.bases))
+
+
+def _take_trailing_comment(node):
+    """Detach the full-line comments ruamel keeps after a mapping's last
+    value (often the heading of the next service), so that a key added at the
+    end goes above them rather than below. A comment on the value's own line
+    stays where it is."""
+    while isinstance(node, (CommentedMap, CommentedSeq)) and len(node):
+        last = next(reversed(node)) if isinstance(node, CommentedMap) else len(node) - 1
+        if isinstance(node[last], (CommentedMap, CommentedSeq)) and len(node[last]):
+            node = node[last]
+            continue
+        slot = 2 if isinstance(node, CommentedMap) else 0
+        token = (node.ca.items.get(last) or [None] * 4)[slot]
+        if token is None:
+            return None
+        same_line, _, following = token.value.partition("\n")
+        if not following.strip():
+            return None
+        token.value = same_line + "\n"
+        return CommentToken("\n" + following, token.start_mark)
+    return None
+
+
+def with_published(text: str, published: dict[str, Record]) -> tuple[str, list[str]]:
+    """``text`` of a catalogue with each service's record written into its
+    ``published`` field, keeping comments, order and quoting of everything
+    else; and the names it wrote (services the text lacks, or that already
+    hold the same record, are left out)."""
+    yaml = _yaml()
+    document = yaml.load(text)
+    services = document.get("services") or {}
+    written = []
+    for name, record in published.items():
+        settings = services.get(name)
+        if not isinstance(settings, dict):
+            continue
+        entry = settings.get("published")
+        if entry is not None and _same_record(entry, record):
+            continue
+        trailing = None
+        if entry is None:
+            trailing = _take_trailing_comment(settings)
+            entry = settings["published"] = CommentedMap()
+        entry["commit"] = record.commit
+        entry["inputs"] = record.inputs
+        if record.bases:
+            entry["bases"] = CommentedMap(record.bases)
+        else:
+            entry.pop("bases", None)
+        if trailing is not None:
+            holder = entry["bases"] if record.bases else entry
+            holder.ca.items[next(reversed(holder))] = [None, None, trailing, None]
+        written.append(name)
+    if not written:
+        return text, []
+    stream = io.StringIO()
+    yaml.dump(document, stream)
+    return stream.getvalue(), written

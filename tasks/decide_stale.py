@@ -17,10 +17,8 @@ import json
 import re
 from dataclasses import dataclass
 
-# Annotation on the image index that names the build inputs it was made from.
-INPUTS_ANNOTATION = "org.privacy-oci.build-inputs"
-REVISION_ANNOTATION = "org.opencontainers.image.revision"
-SHORT_COMMIT = 12
+from .catalogue import Record
+from .names import INPUTS_ANNOTATION, REVISION_ANNOTATION, SHORT_COMMIT
 
 
 def own_inputs_digest(dockerfile: bytes, platforms, build_args, attestations: bool = True) -> str:
@@ -41,34 +39,25 @@ def build_inputs_digest(own_inputs: str, bases: dict[str, str]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def stale_reasons(published_commit, published_inputs, published_bases: dict,
-                  commit: str, own_inputs: str, bases: dict) -> tuple[str, ...]:
-    """Why a service is to be published again, in words; empty when it is
-    recorded."""
-    if is_recorded(published_commit, published_inputs, commit, build_inputs_digest(own_inputs, bases)):
+def stale_reasons(recorded: Record | None, commit: str, own_inputs: str, bases: dict) -> tuple[str, ...]:
+    """Why a service is to be published again, in words; empty when its
+    record says it is published as it is now."""
+    if is_recorded(recorded, commit, build_inputs_digest(own_inputs, bases)):
         return ()
-    if published_commit is None:
+    if recorded is None:
         return ("never published",)
     reasons = []
-    if published_commit != commit:
-        reasons.append(f"upstream moved {published_commit[:SHORT_COMMIT]} -> {commit[:SHORT_COMMIT]}")
+    if recorded.commit != commit:
+        reasons.append(f"upstream moved {recorded.commit[:SHORT_COMMIT]} -> {commit[:SHORT_COMMIT]}")
+    recorded_bases = dict(recorded.bases)
     for image, digest in bases.items():
-        before = published_bases.get(image)
+        before = recorded_bases.get(image)
         if before and before != digest:
             reasons.append(f"base image {image} changed {before[:19]} -> {digest[:19]}")
-    known_bases = {image: published_bases.get(image, digest) for image, digest in bases.items()}
-    if build_inputs_digest(own_inputs, known_bases) != published_inputs:
+    known_bases = {image: recorded_bases.get(image, digest) for image, digest in bases.items()}
+    if build_inputs_digest(own_inputs, known_bases) != recorded.inputs:
         reasons.append("Dockerfile, platforms, build args or base images changed")
     return tuple(reasons)
-
-
-def platform_slug(platform: str) -> str:
-    """'linux/arm64' -> 'arm64', 'linux/arm/v7' -> 'arm-v7',
-    'windows/amd64' -> 'windows-amd64': the name used in tasks and tags."""
-    parts = platform.split("/")
-    if parts[0] == "linux":
-        parts = parts[1:]
-    return "-".join(parts)
 
 
 SEMVER = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
@@ -84,25 +73,8 @@ def newest_tag(tags, pattern: str) -> str | None:
     return max(matching, key=lambda tag: (tuple(int(n) for n in re.findall(r"\d+", tag)), tag))
 
 
-def build_key(commit: str, inputs: str) -> str:
-    return f"{commit[:SHORT_COMMIT]}-{inputs[:SHORT_COMMIT]}"
-
-
-def platform_tag(commit: str, inputs: str, platform: str) -> str:
-    """The tag under which one platform's image is published for a build key;
-    its presence in the registry is what marks the platform as done."""
-    return f"build-{build_key(commit, inputs)}-{platform_slug(platform)}"
-
-
-def index_tags(commit: str, version: str | None = None) -> tuple[str, ...]:
-    """Tags of the published index: the short commit, the upstream release
-    tag when one is tracked, and ``latest`` last, because it is the one that
-    marks the index as done for a build key."""
-    return (commit[:SHORT_COMMIT], *([version] if version else []), "latest")
-
-
-def is_recorded(published_commit, published_inputs, commit: str, inputs: str) -> bool:
-    return published_commit == commit and published_inputs == inputs
+def is_recorded(recorded: Record | None, commit: str, inputs: str) -> bool:
+    return recorded is not None and recorded.commit == commit and recorded.inputs == inputs
 
 
 def index_matches(annotations: dict | None, commit: str, inputs: str) -> bool:
@@ -135,6 +107,11 @@ class ServicePlan:
     @property
     def needs_record(self) -> bool:
         return not self.recorded
+
+    @property
+    def record(self) -> Record:
+        """What services.yml is to record once this plan is published."""
+        return Record(self.commit, self.inputs, self.bases)
 
 
 def plan(service: str, commit: str, inputs: str, recorded: bool, platforms, published_platforms,

@@ -14,24 +14,20 @@ import io
 
 from ruamel.yaml import YAML
 
-from . import build, commit_hash, push_manifest, verify
+from . import names
 from .catalogue import Catalogue
 from .decide_stale import ServicePlan
-from .pipeline import Pipeline, StageFailed
+from .errors import StageFailed
+from .pipeline import Pipeline
 
-BASENAME = "fan-out"
-# The same templates as .gitlab-ci.yml, the builder's as PRIVACY_OCI_BUILDER says.
-INCLUDES = [
-    {"local": ".gitlab/ci/jobs.yml"},
-    {"local": ".gitlab/ci/builder-buildx.yml", "rules": [{"if": '$PRIVACY_OCI_BUILDER != "buildah"'}]},
-    {"local": ".gitlab/ci/builder-buildah.yml", "rules": [{"if": '$PRIVACY_OCI_BUILDER == "buildah"'}]},
-]
+# The same job templates as .gitlab-ci.yml includes.
+TEMPLATES = ".gitlab/ci/templates.yml"
 STAGES = ["build", "manifest", "record"]
 
 
 def tasks(pipeline: Pipeline):
     yield {
-        "basename": BASENAME,
+        "basename": names.FAN_OUT,
         "doc": "write the pending builds as a GitLab child pipeline (one job per service and platform)",
         "actions": [(write, [pipeline])],
         # It reports the state of the registry and upstreams now: always run.
@@ -51,13 +47,13 @@ def child_pipeline(catalogue: Catalogue, plans: dict[str, ServicePlan | None]) -
         if plan is not None and not plan.needs_record:
             continue
         if plan is None:
-            name = f"build:{service.name}"
-            jobs[name] = _job(".privacy-oci-builder", "build", [f"doit {build.group_name(service)}"])
+            name = names.build_group(service.name)
+            jobs[name] = _job(".privacy-oci-builder", "build", [f"doit {name}"])
             index_jobs.append(name)
             continue
         build_jobs = []
         for platform in plan.pending_platforms:
-            name = build.task_name(service, platform)
+            name = names.build_task(service.name, platform)
             # Its task_dep fetches the source first.
             job = _job(".privacy-oci-builder", "build", [f"doit {name}"])
             tags = catalogue.tags_for(platform)
@@ -66,9 +62,9 @@ def child_pipeline(catalogue: Catalogue, plans: dict[str, ServicePlan | None]) -
             jobs[name] = job
             build_jobs.append(name)
         if plan.needs_index:
-            name = push_manifest.task_name(service)
+            name = names.push_manifest_task(service.name)
             # verify depends on push-manifest, whose builds the needed jobs did.
-            job = _job(".privacy-oci-builder", "manifest", [f"doit {verify.task_name(service)}"])
+            job = _job(".privacy-oci-builder", "manifest", [f"doit {names.verify_task(service.name)}"])
             job["needs"] = build_jobs
             jobs[name] = job
             index_jobs.append(name)
@@ -77,12 +73,12 @@ def child_pipeline(catalogue: Catalogue, plans: dict[str, ServicePlan | None]) -
                 "nothing-to-do": {"stage": "record", "image": "alpine:3.20",
                                   "script": ["echo 'privacy-oci: every service is up to date'"]}}
     # --single: record what is published, without building what failed.
-    record = _job([".privacy-oci", ".privacy-oci-commit-back"], "record", [f"doit --single {commit_hash.BASENAME}"])
+    record = _job([".privacy-oci", ".privacy-oci-commit-back"], "record", [f"doit --single {names.COMMIT_HASH}"])
     # Record whatever did get published, even when another service failed.
     record["needs"] = index_jobs
     record["when"] = "always"
-    jobs[commit_hash.BASENAME] = record
-    return {"include": INCLUDES, "stages": STAGES, **jobs}
+    jobs[names.COMMIT_HASH] = record
+    return {"include": [{"local": TEMPLATES}], "stages": STAGES, **jobs}
 
 
 def _job(extends, stage: str, script: list[str]) -> dict:
@@ -93,12 +89,12 @@ def write(pipeline: Pipeline):
     plans = {}
     for service in pipeline.catalogue.services:
         try:
-            plans[service.name] = pipeline.plan(service)
+            plans[service.name] = pipeline.facts.plan(service)
         except StageFailed as error:
             print(f"fan-out: {service.name}: {error}")
             plans[service.name] = None
     document = child_pipeline(pipeline.catalogue, plans)
-    path = pipeline.setting_path("PRIVACY_OCI_CHILD_PIPELINE", ".work/child-pipeline.yml")
+    path = pipeline.path(pipeline.settings.child_pipeline_file)
     path.parent.mkdir(parents=True, exist_ok=True)
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False

@@ -2,19 +2,19 @@
 published (manifests by tag), read it back, and put an image index.
 
 Registries on loopback are spoken to over plain HTTP, as Docker treats them;
-all others over HTTPS. Credentials come from the environment and are sent only
-to the registry (or the token service it names), never logged.
+all others over HTTPS. Credentials are sent only to the registry (or the
+token service it names), never logged.
 """
 from __future__ import annotations
 
 import hashlib
 import ipaddress
 import json
-import os
 import re
 import threading
 from dataclasses import dataclass
 
+from .errors import StageFailed
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -23,11 +23,9 @@ DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 ACCEPT = ", ".join([OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST])
 INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
 TIMEOUT_SECONDS = 30
-USER_ENV = ("PRIVACY_OCI_REGISTRY_USER", "CI_REGISTRY_USER")
-PASSWORD_ENV = ("PRIVACY_OCI_REGISTRY_PASSWORD", "CI_REGISTRY_PASSWORD")
 
 
-class RegistryError(Exception):
+class RegistryError(StageFailed):
     """The registry could not be reached or refused a request."""
 
 
@@ -79,17 +77,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _env(names, environ) -> str | None:
-    return next((environ[n] for n in names if environ.get(n)), None)
-
-
 class RegistryClient:
     """One client per run; connections are reused and it is safe to share
     between threads for the requests made here."""
 
-    def __init__(self, environ=os.environ):
-        self._user = _env(USER_ENV, environ)
-        self._password = _env(PASSWORD_ENV, environ)
+    def __init__(self, user: str | None = None, password: str | None = None):
+        self._user = user
+        self._password = password
         self._tokens: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
         # requests is imported when a client is made: `doit list` makes none.
@@ -120,11 +114,6 @@ class RegistryClient:
         size = int(response.headers.get("Content-Length") or len(body))
         media_type = response.headers.get("Content-Type", "").split(";")[0]
         return Manifest(digest, media_type, size, body)
-
-    def blob(self, repository: str, digest: str) -> bytes:
-        response = self._request("GET", repository, f"blobs/{digest}")
-        self._check(response, f"read blob {digest} of {repository}")
-        return response.content
 
     # -- writing -------------------------------------------------------------
     def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
@@ -159,7 +148,8 @@ class RegistryClient:
         scheme, _, params = challenge.partition(" ")
         if scheme.lower() == "basic":
             if not self._user:
-                raise RegistryError(f"{host} asks for credentials: set {USER_ENV[0]} and {PASSWORD_ENV[0]}")
+                raise RegistryError(f"{host} asks for credentials: set PRIVACY_OCI_REGISTRY_USER "
+                                    "and PRIVACY_OCI_REGISTRY_PASSWORD")
             value = self._requests.auth._basic_auth_str(self._user, self._password or "")
         else:
             fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
@@ -181,23 +171,3 @@ class RegistryClient:
     def _check(response, what):
         if response.status_code >= 400:
             raise RegistryError(f"cannot {what}: HTTP {response.status_code}")
-
-
-def image_index(manifests, annotations: dict) -> tuple[bytes, str]:
-    """An OCI image index over platform manifests already in the repository
-    (objects with platform 'os/arch[/variant]', digest, media_type, size, and
-    the entries of a platform that was pushed as an index of its own)."""
-    entries = []
-    for manifest in manifests:
-        if manifest.entries:  # the platform's image with its attestations
-            entries.extend(manifest.entries)
-            continue
-        os_name, arch, *variant = manifest.platform.split("/")
-        platform = {"architecture": arch, "os": os_name}
-        if variant:
-            platform["variant"] = variant[0]
-        entries.append({"mediaType": manifest.media_type, "digest": manifest.digest,
-                        "size": manifest.size, "platform": platform})
-    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries,
-             "annotations": dict(sorted(annotations.items()))}
-    return json.dumps(index, indent=2).encode(), OCI_INDEX

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from doit.reporter import ConsoleReporter
 
-from . import decide_stale
-from .pipeline import Pipeline, StageFailed
+from . import names
+from .errors import StageFailed
+from .pipeline import Pipeline
 
 # What became of a service in this run.
 STATUSES = ("built", "recorded", "skipped", "failed", "pending")
@@ -31,19 +32,19 @@ def reporter_for(pipeline: Pipeline):
 
 
 def report_path(pipeline: Pipeline) -> Path:
-    return pipeline.setting_path("PRIVACY_OCI_REPORT", ".work/report.json")
+    return pipeline.path(pipeline.settings.report_file)
 
 
 def service_reports(pipeline: Pipeline) -> list[dict]:
     """One entry per service; none when the run never looked at the services
     (a task that needs no facts)."""
-    if not pipeline.facts_gathered:
+    if not pipeline.facts.gathered:
         return []
     reports = []
     for service in pipeline.catalogue.services:
-        outcome = pipeline.outcomes[service.name]
+        outcome = pipeline.ledger.outcome(service.name)
         try:
-            plan = pipeline.plan(service)
+            plan = pipeline.facts.plan(service)
         except StageFailed:
             plan = None
         if outcome.failures:
@@ -65,7 +66,7 @@ def service_reports(pipeline: Pipeline) -> list[dict]:
             "recorded": outcome.recorded,
             "platforms": dict(outcome.built),
             "index_digest": outcome.index_digest,
-            "tags": list(decide_stale.index_tags(plan.commit, plan.version)) if outcome.index_digest else [],
+            "tags": list(names.index_tags(plan.commit, plan.version)) if outcome.index_digest else [],
             "errors": dict(outcome.failures),
         })
     return reports
@@ -76,7 +77,7 @@ def summary(reports: list[dict]) -> list[str]:
     for report in reports:
         details = []
         if report["platforms"]:
-            details.append("pushed " + ", ".join(decide_stale.platform_slug(p) for p in report["platforms"]))
+            details.append("pushed " + ", ".join(names.platform_slug(p) for p in report["platforms"]))
         if report["index_digest"]:
             details.append(f"index {report['index_digest'][:19]}")
         if report["recorded"]:

@@ -8,43 +8,28 @@ from operator import attrgetter
 
 from doit.exceptions import TaskFailed
 
-from . import push_manifest
+from . import graph, names
 from .catalogue import Service
-from .pipeline import Pipeline, StageFailed
-from .registry import RegistryError
-
-BASENAME = "verify"
-
-
-def task_name(service: Service) -> str:
-    return f"{BASENAME}:{service.name}"
+from .errors import StageFailed
+from .pipeline import Pipeline
 
 
 def tasks(pipeline: Pipeline):
-    needs_record = attrgetter("needs_record")
-    yield {"basename": BASENAME, "name": None,
-           "doc": "check that each service's index is published for its current commit",
-           "uptodate": [pipeline.uptodate(needs_record)]}
-    for service in pipeline.catalogue.services:
-        yield {
-            "basename": BASENAME,
-            "name": service.name,
-            "doc": f"check that {service.name}'s index is published for the current commit",
-            "actions": [(verify, [pipeline, service])],
-            "task_dep": [push_manifest.task_name(service)],
-            "uptodate": [pipeline.uptodate(needs_record, service)],
-        }
+    yield from graph.service_tasks(
+        pipeline, names.VERIFY, "check that {service}'s index is published for its current commit",
+        attrgetter("needs_record"), lambda service: verify(pipeline, service),
+        task_dep=lambda service: [names.push_manifest_task(service.name)], guarded=False)
 
 
 def verify(pipeline: Pipeline, service: Service):
-    failures = pipeline.failures(service)
+    failures = pipeline.ledger.failures(service.name)
     if not failures:
         try:
-            plan = pipeline.plan(service)
-            if pipeline.index_published(service, plan.commit, plan.inputs):
+            plan = pipeline.facts.plan(service)
+            if pipeline.facts.index_published(service, plan.commit, plan.inputs):
                 return True
-            failures = {push_manifest.task_name(service): "the registry has no index for this commit"}
-        except (StageFailed, RegistryError) as error:
-            failures = {task_name(service): str(error)}
+            failures = {names.push_manifest_task(service.name): "the registry has no index for this commit"}
+        except StageFailed as error:
+            failures = {names.verify_task(service.name): str(error)}
     return TaskFailed(f"{service.name} is not published:\n"
                       + "\n".join(f"  {task}: {reason.splitlines()[0]}" for task, reason in failures.items()))

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +12,8 @@ from sandbox import base_image, counting_builder
 from sandbox.config_repo import ConfigRepo
 from sandbox.demo import DEB_CACHE, STAND_IN_DOCKERFILE, stand_in_services
 from sandbox.registry import LocalRegistry
-from sandbox.upstreams import Upstream, git
+from sandbox.upstreams import Upstream
+from sandbox.world import World
 from tasks.registry import RegistryClient
 
 REQUIRED_TOOLS = ("buildah", "docker-registry", "git", "doit")
@@ -39,64 +37,6 @@ def base(registry):
     return f"{registry.host}/sandbox/busybox:latest"
 
 
-@dataclass
-class Sandbox:
-    """One maintainer's world: upstreams, the catalogue repo and its remote,
-    a builder store, and the real ``doit`` command run in the checkout."""
-    directory: Path
-    registry: LocalRegistry
-    prefix: str
-    upstreams: dict[str, Upstream]
-    repo: ConfigRepo
-    checkout: Path
-    env: dict = field(default_factory=dict)
-    env_base: str = ""          # the base image the stand-ins build FROM
-
-    @property
-    def builder_log(self) -> Path:
-        return self.directory / "builder-calls.log"
-
-    def doit(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run(["doit", *args], cwd=self.checkout, env=self.env,
-                                capture_output=True, text=True, timeout=900)
-        if check and result.returncode != 0:
-            raise AssertionError(f"doit {' '.join(args)} exited {result.returncode}\n"
-                                 f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}")
-        return result
-
-    def take_builds(self) -> list[tuple[str, str]]:
-        """(service, platform) of every ``buildah build`` run since the last call."""
-        builds = sorted(counting_builder.builds(self.builder_log))
-        self.builder_log.unlink(missing_ok=True)
-        return builds
-
-    def pending(self) -> set[str]:
-        """Tasks ``doit list --status --all`` marks as to be run, but for
-        fan-out, which always runs when asked and is never part of ``doit``."""
-        listing = self.doit("list", "--status", "--all").stdout
-        status = {line.split()[1]: line[0] for line in listing.splitlines()}
-        assert status.pop("fan-out") == "R"
-        return {task for task, mark in status.items() if mark == "R"}
-
-    def fresh_job(self) -> None:
-        """What a new CI job has: a fresh clone, no doit state, an empty store."""
-        self.checkout = self.repo.fresh_clone()
-        store = self.directory / "buildah"
-        if store.exists():
-            subprocess.run(["buildah", "--root", f"{store}/root", "--runroot", f"{store}/run",
-                            "rm", "--all"], capture_output=True)
-            shutil.rmtree(store, ignore_errors=True)
-
-    def services_yml(self) -> str:
-        return (self.checkout / "services.yml").read_text()
-
-    def registry_snapshot(self) -> list[tuple[str, int, int]]:
-        """Every file the registry stores, with size and mtime: unchanged
-        means nothing was written."""
-        return sorted((str(p.relative_to(self.registry.storage)), p.stat().st_size, p.stat().st_mtime_ns)
-                      for p in self.registry.storage.rglob("*") if p.is_file())
-
-
 @pytest.fixture
 def make_sandbox(tmp_path, registry, base):
     """``make_sandbox(registry_host=…, dockerfile=…, build_args=…)``: two
@@ -106,7 +46,7 @@ def make_sandbox(tmp_path, registry, base):
 
     def make(registry_host=None, dockerfile=STAND_IN_DOCKERFILE, build_args=None,
              names=("hello-web", "hello-cli"), whole_project=False, extra_yaml="",
-             overrides=None) -> Sandbox:
+             overrides=None) -> World:
         upstreams = {}
         for name in names:
             upstreams[name] = Upstream(tmp_path / "upstreams" / name)
@@ -125,7 +65,8 @@ def make_sandbox(tmp_path, registry, base):
                "PRIVACY_OCI_BUILDAH": str(wrapper),
                "PRIVACY_OCI_BUILDAH_ROOT": str(tmp_path / "buildah"),
                "STORAGE_DRIVER": "vfs"}
-        box = Sandbox(tmp_path, registry, prefix, upstreams, repo, checkout, env, base)
+        box = World(tmp_path, registry, prefix, upstreams, repo, checkout, env, base,
+                    {name: settings["platforms"] for name, settings in services.items()})
         made.append(box)
         return box
 
@@ -141,13 +82,4 @@ def sandbox(make_sandbox):
 
 @pytest.fixture
 def client():
-    return RegistryClient({})
-
-
-def commit_catalogue_change(box: Sandbox, path: str, text: str) -> None:
-    """A maintainer's change to the catalogue repo, pushed to its remote."""
-    (box.checkout / path).write_text(text)
-    git("add", path, cwd=box.checkout)
-    git("-c", "user.name=Maintainer", "-c", "user.email=m@example.org",
-        "commit", "--quiet", "--message", f"Change {path}", cwd=box.checkout)
-    git("push", "--quiet", "origin", "HEAD:main", cwd=box.checkout)
+    return RegistryClient()

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.catalogue import load, with_published
+from tasks.catalogue import Record, load
+from tasks.commit_hash import with_published
 
 PROJECT = Path(__file__).resolve().parent.parent
 GOOD = """\
@@ -39,9 +40,8 @@ SHIPPED = {"bibliogram": ("linux/amd64", "linux/arm64"), "scribe": ("linux/amd64
            "rimgo": ("linux/amd64", "linux/arm64")}
 
 
-def test_the_shipped_catalogue_lists_its_services(monkeypatch):
-    monkeypatch.setenv("CI_REGISTRY_IMAGE", "registry.example.org/privacy/oci")
-    catalogue = load(PROJECT / "services.yml")
+def test_the_shipped_catalogue_lists_its_services():
+    catalogue = load(PROJECT / "services.yml", {"CI_REGISTRY_IMAGE": "registry.example.org/privacy/oci"})
     assert {s.name: s.platforms for s in catalogue.services} == SHIPPED
     assert catalogue.tags_for("linux/arm64") == ["saas-linux-small-arm64"]
 
@@ -194,7 +194,7 @@ def test_record_keeps_comments_order_and_quoting():
 
 
 def record(commit_letter, inputs_letter, bases=None):
-    return {"commit": commit_letter * 40, "inputs": inputs_letter * 16, "bases": bases or {}}
+    return Record(commit_letter * 40, inputs_letter * 16, tuple((bases or {}).items()))
 
 
 def test_record_writes_base_digests_above_the_next_heading():

@@ -1,5 +1,7 @@
-"""The pure decisions: build inputs, tags, and what is pending."""
+"""The pure decisions: build inputs, stale reasons, and what is pending."""
 from tasks import decide_stale as ds
+from tasks.catalogue import Record
+from tasks.names import INPUTS_ANNOTATION, REVISION_ANNOTATION
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 PLATFORMS = ("linux/amd64", "linux/arm64")
@@ -24,34 +26,27 @@ def test_build_inputs_digest_follows_base_image_digests():
 def test_stale_reasons_say_what_moved():
     own, bases = "o" * 16, {"base:1": "sha256:" + "1" * 64}
     inputs = ds.build_inputs_digest(own, bases)
-    assert ds.stale_reasons(COMMIT, inputs, bases, COMMIT, own, bases) == ()
-    assert ds.stale_reasons(None, None, {}, COMMIT, own, bases) == ("never published",)
-    assert ds.stale_reasons("f" * 40, inputs, bases, COMMIT, own, bases) == (
+    recorded = Record(COMMIT, inputs, tuple(bases.items()))
+    assert ds.stale_reasons(recorded, COMMIT, own, bases) == ()
+    assert ds.stale_reasons(None, COMMIT, own, bases) == ("never published",)
+    assert ds.stale_reasons(Record("f" * 40, inputs, tuple(bases.items())), COMMIT, own, bases) == (
         "upstream moved ffffffffffff -> 0123456789ab",)
     new_bases = {"base:1": "sha256:" + "2" * 64}
-    assert ds.stale_reasons(COMMIT, inputs, bases, COMMIT, own, new_bases) == (
+    assert ds.stale_reasons(recorded, COMMIT, own, new_bases) == (
         "base image base:1 changed sha256:111111111111 -> sha256:222222222222",)
-    assert ds.stale_reasons(COMMIT, inputs, bases, COMMIT, "p" * 16, bases) == (
+    assert ds.stale_reasons(recorded, COMMIT, "p" * 16, bases) == (
         "Dockerfile, platforms, build args or base images changed",)
 
 
-def test_platform_names_and_tags():
-    assert ds.platform_slug("linux/arm64") == "arm64"
-    assert ds.platform_slug("linux/arm/v7") == "arm-v7"
-    assert ds.platform_slug("windows/amd64") == "windows-amd64"
-    assert ds.platform_tag(COMMIT, "fedcba9876543210", "linux/arm/v7") == "build-0123456789ab-fedcba987654-arm-v7"
-    assert ds.index_tags(COMMIT) == ("0123456789ab", "latest")
-
-
 def test_recorded_needs_both_commit_and_inputs():
-    assert ds.is_recorded(COMMIT, "aa", COMMIT, "aa")
-    assert not ds.is_recorded(COMMIT, "aa", COMMIT, "bb")
-    assert not ds.is_recorded("f" * 40, "aa", COMMIT, "aa")
-    assert not ds.is_recorded(None, None, COMMIT, "aa")
+    assert ds.is_recorded(Record(COMMIT, "aa"), COMMIT, "aa")
+    assert not ds.is_recorded(Record(COMMIT, "aa"), COMMIT, "bb")
+    assert not ds.is_recorded(Record("f" * 40, "aa"), COMMIT, "aa")
+    assert not ds.is_recorded(None, COMMIT, "aa")
 
 
 def test_index_matches_only_its_own_build_key():
-    annotations = {ds.REVISION_ANNOTATION: COMMIT, ds.INPUTS_ANNOTATION: "aa"}
+    annotations = {REVISION_ANNOTATION: COMMIT, INPUTS_ANNOTATION: "aa"}
     assert ds.index_matches(annotations, COMMIT, "aa")
     assert not ds.index_matches(annotations, COMMIT, "bb")
     assert not ds.index_matches(None, COMMIT, "aa")
@@ -79,7 +74,3 @@ def test_newest_tag_by_semver_ignores_pre_releases_and_compares_numbers():
     assert ds.newest_tag(tags + ["v1.11.0"], "semver") == "v1.11.0"
     assert ds.newest_tag(tags, r"v1\.10\.0-rc\d+") == "v1.10.0-rc1"
     assert ds.newest_tag(["nightly"], "semver") is None
-
-
-def test_index_tags_include_the_tracked_version_before_latest():
-    assert ds.index_tags(COMMIT, "v1.10.0") == ("0123456789ab", "v1.10.0", "latest")

@@ -14,7 +14,6 @@ from sandbox.git_http import RefusingGitServer
 from sandbox.registry import LocalRegistry, free_port
 from sandbox.upstreams import git
 
-from test_pipeline import published
 
 TOKEN = "PLANTED-GIT-TOKEN-7f3a9c"
 PASSWORD = "PLANTED-REGISTRY-PASSWORD-2b8e4d"
@@ -42,7 +41,7 @@ def test_registry_answering_503_then_429_is_retried_and_the_run_succeeds(make_sa
         assert client.manifest(f"{box.prefix}/hello-web", "latest") is not None
 
     assert statuses[:5] == [503, 503, 503, 429, 429]
-    assert len(published(box.repo.remote_file("services.yml"))) == 2
+    assert len(box.records()) == 2
 
 
 def test_stopped_registry_fails_cleanly_and_a_later_run_completes(make_sandbox, tmp_path, client):
@@ -57,13 +56,13 @@ def test_stopped_registry_fails_cleanly_and_a_later_run_completes(make_sandbox, 
         assert f"FAILED fetch-upstream:{service}: registry: registry unreachable" in down.stderr
         assert f"verify:{service}" in down.stdout + down.stderr
     assert "Traceback" not in down.stdout + down.stderr
-    assert published(box.repo.remote_file("services.yml")) == {}
+    assert box.records() == {}
     assert len(box.repo.remote_log()) == 1
 
     with own:
         box.fresh_job()
         box.doit()
-        assert set(published(box.repo.remote_file("services.yml"))) == {"hello-web", "hello-cli"}
+        assert set(box.records()) == {"hello-web", "hello-cli"}
         assert client.manifest(f"{box.prefix}/hello-web", "latest") is not None
 
 
@@ -77,7 +76,7 @@ def test_unreachable_upstream_fails_only_its_service(make_sandbox, client):
     assert result.returncode != 0
     assert "FAILED fetch-upstream:hello-api: upstream " + box.upstreams["hello-api"].url in result.stderr
     assert "verify:hello-api" in result.stdout + result.stderr
-    assert set(published(box.repo.remote_file("services.yml"))) == {"hello-web", "hello-cli"}
+    assert set(box.records()) == {"hello-web", "hello-cli"}
     assert client.manifest(f"{box.prefix}/hello-api", "latest") is None
     summary = result.stdout[result.stdout.index("privacy-oci summary:"):]
     assert "services: 2 built, 0 recorded, 0 skipped, 1 failed, 0 pending" in summary
@@ -91,7 +90,7 @@ def test_deleted_branch_fails_with_the_ref_named(sandbox):
     assert result.returncode != 0
     assert "FAILED fetch-upstream:hello-cli: upstream" in result.stderr
     assert "branch 'main' not found upstream" in result.stderr
-    assert set(published(sandbox.repo.remote_file("services.yml"))) == {"hello-web"}
+    assert set(sandbox.records()) == {"hello-web"}
 
 
 def test_a_run_whose_remote_moved_records_on_top_without_reverting(sandbox):
@@ -101,14 +100,14 @@ def test_a_run_whose_remote_moved_records_on_top_without_reverting(sandbox):
     sandbox.upstreams["hello-cli"].commit({"message.txt": "cli 2\n"}, "cli 2")
     sandbox.fresh_job()
     sandbox.doit()                                                    # the first records hello-cli
-    cli_record = published(sandbox.repo.remote_file("services.yml"))["hello-cli"]
+    cli_record = sandbox.records()["hello-cli"]
     web_commit = sandbox.upstreams["hello-web"].commit({"message.txt": "web 2\n"}, "web 2")
 
     sandbox.checkout = other                                          # the second, from its old clone
     second = sandbox.doit()
 
     assert "moved to" in second.stdout
-    records = published(sandbox.repo.remote_file("services.yml"))
+    records = sandbox.records()
     assert records == {"hello-cli": cli_record, "hello-web": web_commit}
     log = sandbox.repo.remote_log()
     assert len(log) == 4 and all("[skip ci]" in subject for subject in log[:3])
@@ -146,7 +145,7 @@ def test_secrets_stay_hidden_when_the_push_is_refused(secrets):
     assert result.returncode != 0
     assert "commit-hash: push to locked main failed" in result.stdout + result.stderr
     assert server.credentials and server.credentials[-1] == f"oauth2:{TOKEN}"   # the token was used
-    assert published(secrets.repo.remote_file("services.yml")) == {}
+    assert secrets.records() == {}
     assert_no_secret_anywhere(secrets, result)
 
 

@@ -13,7 +13,6 @@ from ruamel.yaml import YAML
 
 from sandbox.config_repo import PROJECT_ROOT
 
-from test_pipeline import published
 from sandbox.flaky_server import FLAKY_DOCKERFILE, FlakyPayloads
 
 ARM64_RUNNER = "saas-linux-small-arm64"
@@ -68,7 +67,7 @@ def test_scheduled_pipeline_publishes_commits_back_and_then_builds_nothing(make_
                                  ("hello-web", "linux/arm64")]
     index = client.manifest(f"{box.prefix}/hello-web", "latest").json()
     assert {m["platform"]["architecture"] for m in index["manifests"]} == {"amd64", "arm64"}
-    assert set(published(box.repo.remote_file("services.yml"))) == {"hello-web", "hello-cli"}
+    assert set(box.records()) == {"hello-web", "hello-cli"}
     log = box.repo.remote_log()
     assert len(log) == 2 and "[skip ci]" in log[0]
     assert box.repo.push_options() == ["ci.skip"]
@@ -118,7 +117,7 @@ def test_child_pipeline_for_one_pending_arm64_build_runs(make_sandbox, client):
         assert jobs["push-manifest:hello-web"]["needs"] == ["build:hello-web:arm64"]
         assert jobs["commit-hash"]["needs"] == ["push-manifest:hello-web"]
         assert jobs["commit-hash"]["when"] == "always"
-        assert child["include"][0] == {"local": ".gitlab/ci/jobs.yml"}
+        assert child["include"] == [{"local": ".gitlab/ci/templates.yml"}]
 
         # The child pipeline's jobs, run as GitLab would run them.
         shutil.copy(path, box.checkout / "child-pipeline.yml")
@@ -131,4 +130,4 @@ def test_child_pipeline_for_one_pending_arm64_build_runs(make_sandbox, client):
     assert box.take_builds() == [("hello-web", "linux/arm64")]
     index = client.manifest(f"{box.prefix}/hello-web", "latest").json()
     assert {m["platform"]["architecture"] for m in index["manifests"]} == {"amd64", "arm64"}
-    assert set(published(box.repo.remote_file("services.yml"))) == {"hello-web", "hello-cli"}
+    assert set(box.records()) == {"hello-web", "hello-cli"}

@@ -3,61 +3,18 @@ buildah builds (arm64 under emulation), a real registry read back over the
 distribution API, real upstream repositories and a real bare remote."""
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import socket
-import tarfile
 
 import pytest
 
+from sandbox.readback import file_in_image, image_config, recorded, records
 from sandbox.upstreams import git
-from tasks.decide_stale import INPUTS_ANNOTATION
-
-from conftest import commit_catalogue_change
-
-ALL_TASKS = {
-    "fetch-upstream", "fetch-upstream:hello-web", "fetch-upstream:hello-cli",
-    "build:hello-web", "build:hello-web:amd64", "build:hello-web:arm64",
-    "build:hello-cli", "build:hello-cli:amd64",
-    "push-manifest", "push-manifest:hello-web", "push-manifest:hello-cli",
-    "verify", "verify:hello-web", "verify:hello-cli", "commit-hash",
-}
-
-
-def tasks_of(service, platforms):
-    return {"fetch-upstream", f"fetch-upstream:{service}", f"build:{service}",
-            *(f"build:{service}:{p}" for p in platforms),
-            "push-manifest", f"push-manifest:{service}", "verify", f"verify:{service}", "commit-hash"}
-
-
-def published(services_yml: str) -> dict[str, str]:
-    """service -> recorded commit, read from the YAML text."""
-    from ruamel.yaml import YAML
-    services = YAML(typ="safe").load(services_yml)["services"]
-    return {name: s["published"]["commit"] for name, s in services.items() if "published" in s}
-
-
-def added_inputs(services_yml: str, name: str) -> str:
-    from ruamel.yaml import YAML
-    return YAML(typ="safe").load(services_yml)["services"][name]["published"]["inputs"]
-
-
-def file_in_image(client, repository, manifest_digest, path) -> str:
-    manifest = json.loads(client.manifest(repository, manifest_digest).body)
-    for layer in reversed(manifest["layers"]):
-        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(client.blob(repository, layer["digest"])))) as tar:
-            try:
-                return tar.extractfile(path).read().decode()
-            except KeyError:
-                continue
-    raise AssertionError(f"{path} not in {repository}@{manifest_digest}")
-
 
 def test_first_run_publishes_index_and_records_one_skip_ci_commit(sandbox, client):
     original = sandbox.services_yml()
     commits = {name: git("rev-parse", "HEAD", cwd=u.work) for name, u in sandbox.upstreams.items()}
-    assert sandbox.pending() == ALL_TASKS
+    assert sandbox.pending() == sandbox.all_tasks()
 
     run = sandbox.doit()
 
@@ -75,11 +32,10 @@ def test_first_run_publishes_index_and_records_one_skip_ci_commit(sandbox, clien
         assert body["annotations"]["org.opencontainers.image.source"] == sandbox.upstreams[name].url
         assert body["annotations"]["org.opencontainers.image.version"] == commits[name][:12]
         assert body["annotations"]["org.opencontainers.image.created"].endswith("Z")
-        assert INPUTS_ANNOTATION in body["annotations"]
+        assert "org.privacy-oci.build-inputs" in body["annotations"]
         assert client.manifest(repository, commits[name][:12]).digest == index.digest
         for entry in body["manifests"]:
-            manifest = json.loads(client.manifest(repository, entry["digest"]).body)
-            config = json.loads(client.blob(repository, manifest["config"]["digest"]))
+            config = image_config(client, repository, entry["digest"])
             assert config["architecture"] == entry["platform"]["architecture"]
             assert config["config"]["Labels"]["org.opencontainers.image.revision"] == commits[name]
             # The RUN step really ran on that architecture (arm64 under emulation).
@@ -88,7 +44,7 @@ def test_first_run_publishes_index_and_records_one_skip_ci_commit(sandbox, clien
             assert file_in_image(client, repository, entry["digest"], "app/commit").strip() == commits[name]
 
     remote_yml = sandbox.repo.remote_file("services.yml")
-    assert published(remote_yml) == commits
+    assert records(remote_yml) == commits
     # Every original line is still there, in order; only the records were added.
     added = [line for line in remote_yml.splitlines() if line not in original.splitlines()]
     assert [line for line in remote_yml.splitlines() if line in original.splitlines()] == original.splitlines()
@@ -97,7 +53,7 @@ def test_first_run_publishes_index_and_records_one_skip_ci_commit(sandbox, clien
     expected_added = []
     for name in commits:
         expected_added += ["    published:", f"      commit: {commits[name]}",
-                           f"      inputs: {added_inputs(remote_yml, name)}",
+                           f"      inputs: {recorded(remote_yml, name)['inputs']}",
                            "      bases:", f"        {base}: {base_digest}"]
     assert sorted(added) == sorted(expected_added)
     log = sandbox.repo.remote_log()
@@ -135,15 +91,15 @@ def test_second_run_does_nothing_also_from_a_fresh_clone(sandbox):
 def test_new_upstream_commit_rebuilds_and_records_only_that_service(sandbox):
     sandbox.doit()
     sandbox.take_builds()
-    web_record = published(sandbox.repo.remote_file("services.yml"))["hello-web"]
+    web_record = sandbox.records()["hello-web"]
     sandbox.fresh_job()
     new_commit = sandbox.upstreams["hello-cli"].commit({"message.txt": "hello again\n"}, "second")
 
-    assert sandbox.pending() == tasks_of("hello-cli", ["amd64"])
+    assert sandbox.pending() == sandbox.tasks_of("hello-cli")
     sandbox.doit()
 
     assert sandbox.take_builds() == [("hello-cli", "linux/amd64")]
-    records = published(sandbox.repo.remote_file("services.yml"))
+    records = sandbox.records()
     assert records == {"hello-web": web_record, "hello-cli": new_commit}
     assert len(sandbox.repo.remote_log()) == 3
 
@@ -153,10 +109,10 @@ def test_dockerfile_edit_rebuilds_only_that_service_in_parallel(sandbox):
     sandbox.take_builds()
     dockerfile = "Dockerfiles/hello-web/Dockerfile"
     text = (sandbox.checkout / dockerfile).read_text()
-    commit_catalogue_change(sandbox, dockerfile, text + 'LABEL org.example.edited="yes"\n')
+    sandbox.commit_change(dockerfile, text + 'LABEL org.example.edited="yes"\n')
     sandbox.fresh_job()
 
-    assert sandbox.pending() == tasks_of("hello-web", ["amd64", "arm64"])
+    assert sandbox.pending() == sandbox.tasks_of("hello-web")
     sandbox.doit("-n", "4")
 
     assert sandbox.take_builds() == [("hello-web", "linux/amd64"), ("hello-web", "linux/arm64")]
@@ -174,11 +130,11 @@ def test_build_one_service_publishes_without_committing(sandbox, client):
     assert client.manifest(f"{sandbox.prefix}/hello-web", "latest") is None
     assert len(sandbox.repo.remote_log()) == 1
     # The full run then records it without building it again.
-    assert sandbox.pending() == ALL_TASKS - {"fetch-upstream:hello-cli", "build:hello-cli:amd64",
+    assert sandbox.pending() == sandbox.all_tasks() - {"fetch-upstream:hello-cli", "build:hello-cli:amd64",
                                              "push-manifest:hello-cli"}
     sandbox.doit()
     assert sandbox.take_builds() == [("hello-web", "linux/amd64"), ("hello-web", "linux/arm64")]
-    assert set(published(sandbox.repo.remote_file("services.yml"))) == {"hello-web", "hello-cli"}
+    assert set(sandbox.records()) == {"hello-web", "hello-cli"}
 
 
 def test_list_touches_no_network(sandbox):
@@ -195,7 +151,7 @@ def test_list_touches_no_network(sandbox):
         sandbox.env["GIT_TRACE"] = str(trace)
 
         listing = sandbox.doit("list", "--all").stdout
-        assert {line.split()[0] for line in listing.splitlines()} == ALL_TASKS | {"fan-out"}
+        assert {line.split()[0] for line in listing.splitlines()} == sandbox.all_tasks() | {"fan-out"}
         git_commands = trace.read_text() if trace.exists() else ""
         assert "ls-remote" not in git_commands and "fetch" not in git_commands
         with pytest.raises(BlockingIOError):

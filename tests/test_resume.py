@@ -13,14 +13,8 @@ import pytest
 from sandbox import counting_builder
 from sandbox.fault_proxy import FaultProxy
 from sandbox.flaky_server import FLAKY_DOCKERFILE, FlakyPayloads
+from sandbox.readback import index_platforms
 from sandbox.upstreams import git
-from tasks.decide_stale import index_tags
-
-from test_pipeline import published
-
-PENDING_WEB_ARM64 = {"fetch-upstream", "fetch-upstream:hello-web", "build:hello-web",
-                     "build:hello-web:arm64", "push-manifest", "push-manifest:hello-web",
-                     "verify", "verify:hello-web", "commit-hash"}
 
 
 @pytest.fixture
@@ -28,11 +22,6 @@ def payloads():
     server = FlakyPayloads(failures=1)
     yield server
     server.close()
-
-
-def index_platforms(client, repository) -> set[str]:
-    index = client.manifest(repository, "latest")
-    return set() if index is None else {m["platform"]["architecture"] for m in index.json()["manifests"]}
 
 
 def test_failed_arm64_is_retried_alone_from_a_fresh_job(make_sandbox, payloads, client):
@@ -52,18 +41,18 @@ def test_failed_arm64_is_retried_alone_from_a_fresh_job(make_sandbox, payloads, 
     assert "services: 1 built, 0 recorded, 0 skipped, 1 failed, 0 pending; 2 platform image(s) pushed" in summary
     assert client.manifest(web, "latest") is None                      # no index
     assert index_platforms(client, cli) == {"amd64"}                   # the other service published
-    records = published(box.repo.remote_file("services.yml"))
+    records = box.records()
     assert list(records) == ["hello-cli"]                              # and recorded; web is not
     assert len(box.repo.remote_log()) == 2
 
     box.fresh_job()
-    assert box.pending() == PENDING_WEB_ARM64
+    assert box.pending() == box.tasks_of("hello-web", ["arm64"])
     second = box.doit()
 
     assert box.take_builds() == [("hello-web", "linux/arm64")]
     assert index_platforms(client, web) == {"amd64", "arm64"}
-    assert set(published(box.repo.remote_file("services.yml"))) == {"hello-web", "hello-cli"}
-    assert records["hello-cli"] == published(box.repo.remote_file("services.yml"))["hello-cli"]
+    assert set(box.records()) == {"hello-web", "hello-cli"}
+    assert records["hello-cli"] == box.records()["hello-cli"]
     assert "services: 1 built, 0 recorded, 1 skipped, 0 failed, 0 pending; 1 platform image(s) pushed" in second.stdout
     assert payloads.requests.count("/aarch64") == 2 and payloads.requests.count("/x86_64") == 2
 
@@ -81,7 +70,7 @@ def kill(process: subprocess.Popen) -> None:
 
 
 def assert_fully_published(box, client):
-    records = published(box.repo.remote_file("services.yml"))
+    records = box.records()
     assert set(records) == {"hello-web", "hello-cli"}
     assert index_platforms(client, f"{box.prefix}/hello-web") == {"amd64", "arm64"}
     assert index_platforms(client, f"{box.prefix}/hello-cli") == {"amd64"}
@@ -127,14 +116,14 @@ def test_killed_during_the_index_push_then_run_again(make_sandbox, registry, cli
 
     with FaultProxy(registry.host, after=kill_after_first_index_tag) as proxy:
         box = make_sandbox(registry_host=proxy.host)
-        state["commit_tag"] = index_tags(_head(box, "hello-web"))[0]
+        state["commit_tag"] = _head(box, "hello-web")[:12]
         state["process"] = start_doit(box)
         assert state["process"].wait(timeout=300) == -signal.SIGKILL
 
         web = f"{box.prefix}/hello-web"
         assert client.manifest(web, state["commit_tag"]) is not None
         assert client.manifest(web, "latest") is None
-        assert "hello-web" not in published(box.repo.remote_file("services.yml"))
+        assert "hello-web" not in box.records()
 
         box.fresh_job()
         box.take_builds()

@@ -2,9 +2,11 @@
 pattern is built, and its name becomes an image tag too."""
 from __future__ import annotations
 
+from sandbox import base_image
+from sandbox.demo import DEB_CACHE
+from sandbox.readback import recorded
 from sandbox.upstreams import git
 
-from test_pipeline import published
 
 
 def test_semver_tracking_builds_the_newest_release_and_rebuilds_once_for_a_new_one(make_sandbox, client):
@@ -27,7 +29,7 @@ def test_semver_tracking_builds_the_newest_release_and_rebuilds_once_for_a_new_o
     assert annotations["org.opencontainers.image.version"] == "v1.10.0"
     assert annotations["org.opencontainers.image.revision"] == releases["v1.10.0"]
     assert client.manifest(repository, "v1.10.0-rc1") is None
-    assert published(box.repo.remote_file("services.yml"))["hello-cli"] == releases["v1.10.0"]
+    assert box.records()["hello-cli"] == releases["v1.10.0"]
 
     cli.commit({"message.txt": "more unreleased work\n"}, "not a release")
     box.fresh_job()
@@ -40,17 +42,11 @@ def test_semver_tracking_builds_the_newest_release_and_rebuilds_once_for_a_new_o
 
     assert box.take_builds() == [("hello-cli", "linux/amd64")]
     assert client.manifest(repository, "v1.11.0").json()["annotations"]["org.opencontainers.image.revision"] == new
-    assert published(box.repo.remote_file("services.yml"))["hello-cli"] == new
+    assert box.records()["hello-cli"] == new
     assert git("rev-parse", "v1.10.0^{commit}", cwd=cli.work) == releases["v1.10.0"]
 
 
 def test_a_new_base_image_digest_rebuilds_exactly_the_services_built_on_it(make_sandbox, registry, client, tmp_path):
-    from ruamel.yaml import YAML
-
-    from sandbox import base_image
-    from sandbox.demo import DEB_CACHE
-    from test_pipeline import tasks_of
-
     repository = f"{tmp_path.name.lower().replace('_', '-')}/own-base"
     own_base = f"{registry.host}/{repository}:latest"
     first_digest = base_image.publish(registry.host, repository, DEB_CACHE, marker="one")
@@ -65,12 +61,12 @@ def test_a_new_base_image_digest_rebuilds_exactly_the_services_built_on_it(make_
     assert f"hello-web: to publish: base image {own_base} changed {first_digest[:19]} -> {second_digest[:19]}" \
         in listing.stderr
     assert "hello-cli: to publish" not in listing.stderr
-    assert box.pending() == tasks_of("hello-web", ["amd64", "arm64"])
+    assert box.pending() == box.tasks_of("hello-web")
 
     box.doit()
 
     assert box.take_builds() == [("hello-web", "linux/amd64"), ("hello-web", "linux/arm64")]
-    records = YAML(typ="safe").load(box.repo.remote_file("services.yml"))["services"]
-    assert records["hello-web"]["published"]["bases"] == {own_base: second_digest}
-    assert records["hello-cli"]["published"]["bases"] == {box.env_base: client.manifest(
+    remote_yml = box.repo.remote_file("services.yml")
+    assert recorded(remote_yml, "hello-web")["bases"] == {own_base: second_digest}
+    assert recorded(remote_yml, "hello-cli")["bases"] == {box.env_base: client.manifest(
         *box.env_base.rsplit(":", 1), head=True).digest}

@@ -3,20 +3,26 @@
 A builder builds one platform of a service from a source tree and pushes it
 under a tag (returning the pushed manifest's digest), and assembles an image
 index from platform manifests already in the registry. Adding podman or
-kaniko means adding a module here and a line to ``BUILDERS``; the graph does
-not change.
+kaniko means adding a module here and a line to ``BUILDERS``; the graph, the
+settings check and the selection do not change.
 """
 from __future__ import annotations
 
-import os
+import importlib
 import re
-import shutil
-import subprocess
 import sys
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping
+
+from ..errors import StageFailed
+
+# The builders, by the name PRIVACY_OCI_BUILDER gives them, in the order they
+# are tried when none is named: name -> (module, class).
+BUILDERS = {"buildx": ("buildx", "BuildxBuilder"), "buildah": ("buildah", "BuildahBuilder")}
+NAMES = tuple(BUILDERS)
 
 
 OUTPUT_TAIL_LINES = 25
@@ -25,7 +31,7 @@ EXIT_STATUS_ONLY = re.compile(r"^[\w ]*exit(ed)? (with )?status \d+$")
 TERMINAL_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-class BuildError(Exception):
+class BuildError(StageFailed):
     """A builder command failed; the message ends with the tail of its output."""
 
 
@@ -62,7 +68,14 @@ class IndexRequest:
 
 
 class Builder(ABC):
-    name: str
+    def __init__(self, registry, settings):
+        self.registry = registry
+        self.settings = settings
+
+    @classmethod
+    @abstractmethod
+    def works_here(cls, settings) -> bool:
+        """Whether this builder's programs are there and answer."""
 
     @abstractmethod
     def build(self, request: BuildRequest, work_dir: Path) -> str:
@@ -73,7 +86,7 @@ class Builder(ABC):
         """Push one image index under every tag, ``latest`` last; return its digest."""
 
 
-def run(command: list[str], what: str) -> None:
+def run(command: list[str], what: str, env: Mapping[str, str]) -> None:
     """Run a builder command (an argument list, never a shell string),
     passing its output on to whatever stdout is at the time (doit captures it
     per task); raise BuildError with the tail of it on failure."""
@@ -86,7 +99,7 @@ def run(command: list[str], what: str) -> None:
         sys.stdout.write(line)
 
     try:
-        sh.Command(command[0])(*command[1:], _env=dict(os.environ), _err_to_out=True, _out=echo, _in="")
+        sh.Command(command[0])(*command[1:], _env=dict(env), _err_to_out=True, _out=echo, _in="")
     except sh.ErrorReturnCode as error:
         raise BuildError(f"{what} exited {error.exit_code}: {_reason(tail)}\n" + "\n".join(tail)) from None
     except sh.CommandNotFound:
@@ -103,16 +116,13 @@ def _reason(lines) -> str:
     return f"{said[-1]} | {cause}" if cause else said[-1]
 
 
-def select(name: str | None, registry) -> Builder:
-    """The builder named by ``name`` (PRIVACY_OCI_BUILDER), or the first one
-    that works here: buildx when ``docker buildx version`` works, else buildah."""
-    from .buildah import BuildahBuilder
-    from .buildx import BuildxBuilder
-    builders = {"buildx": lambda: BuildxBuilder(registry), "buildah": lambda: BuildahBuilder(registry)}
-    if name:  # checked against catalogue.BUILDERS before any work
-        return builders[name]()
-    if shutil.which("docker") and subprocess.run(["docker", "buildx", "version"], capture_output=True).returncode == 0:
-        return builders["buildx"]()
-    if shutil.which(os.environ.get("PRIVACY_OCI_BUILDAH", "buildah")):
-        return builders["buildah"]()
+def select(settings, registry) -> Builder:
+    """The builder PRIVACY_OCI_BUILDER names (checked against ``NAMES`` with
+    the other settings), or the first of ``BUILDERS`` that works here."""
+    names = [settings.builder] if settings.builder else NAMES
+    for name in names:
+        module, class_name = BUILDERS[name]
+        builder = getattr(importlib.import_module(f"{__name__}.{module}"), class_name)
+        if settings.builder or builder.works_here(settings):
+            return builder(registry, settings)
     raise BuildError("no builder found: install docker with the buildx plugin, or buildah")

@@ -4,20 +4,24 @@ index made with ``docker buildx imagetools create`` from those digests."""
 from __future__ import annotations
 
 import json
-import os
+import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
-from ..registry import RegistryClient, is_loopback, split_reference
+from ..registry import is_loopback, split_reference
 from . import Builder, BuildError, BuildRequest, IndexRequest, run
 
 
 class BuildxBuilder(Builder):
-    name = "buildx"
+    def __init__(self, registry, settings):
+        super().__init__(registry, settings)
+        self.docker = settings.docker
 
-    def __init__(self, registry: RegistryClient, environ=os.environ):
-        self.registry = registry
-        self.docker = environ.get("PRIVACY_OCI_DOCKER", "docker")
+    @classmethod
+    def works_here(cls, settings) -> bool:
+        return (shutil.which(settings.docker) is not None
+                and subprocess.run([settings.docker, "buildx", "version"], capture_output=True).returncode == 0)
 
     def build_command(self, request: BuildRequest, metadata_file: Path) -> list[str]:
         host, _ = split_reference(request.image)
@@ -44,7 +48,7 @@ class BuildxBuilder(Builder):
         work_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=work_dir) as scratch:
             metadata_file = Path(scratch, "metadata.json")
-            run(self.build_command(request, metadata_file), "docker buildx build")
+            run(self.build_command(request, metadata_file), "docker buildx build", self.settings.environ)
             try:
                 return json.loads(metadata_file.read_text())["containerimage.digest"]
             except (OSError, ValueError, KeyError):
@@ -67,11 +71,11 @@ class BuildxBuilder(Builder):
 
     def push_index(self, request: IndexRequest, work_dir: Path) -> str:
         create, _ = self.index_commands(request, None)
-        run(create, "docker buildx imagetools create")
+        run(create, "docker buildx imagetools create", self.settings.environ)
         first_tag = request.tags[0]
         pushed = self.registry.manifest(request.repository, first_tag, head=True)
         if pushed is None:
             raise BuildError(f"imagetools create did not publish {request.repository}:{first_tag}")
         _, copy = self.index_commands(request, pushed.digest)
-        run(copy, "docker buildx imagetools create")
+        run(copy, "docker buildx imagetools create", self.settings.environ)
         return pushed.digest

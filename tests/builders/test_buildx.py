@@ -14,6 +14,7 @@ import pytest
 from tasks.builders import BuildRequest, IndexRequest, PlatformManifest, select
 from tasks.builders.buildx import BuildxBuilder
 from tasks.registry import RegistryClient
+from tasks.settings import Settings
 
 # docs.docker.com/reference/cli/docker/buildx/build/
 BUILD_FLAGS_WITH_VALUE = {"--platform", "--file", "--build-arg", "--label", "--cache-from",
@@ -76,7 +77,7 @@ def check_documented(args, with_value, inline):
 
 
 def test_build_command_uses_documented_flags_with_per_platform_cache():
-    builder = BuildxBuilder(RegistryClient({}), environ={})
+    builder = BuildxBuilder(RegistryClient(), Settings.from_environ({}))
     args = builder.build_command(request(), Path("/tmp/meta.json"))
 
     assert args[:3] == ["docker", "buildx", "build"]
@@ -101,7 +102,7 @@ def test_build_command_uses_documented_flags_with_per_platform_cache():
 
 
 def test_attestations_can_be_turned_off_for_a_plain_manifest():
-    builder = BuildxBuilder(RegistryClient({}), environ={})
+    builder = BuildxBuilder(RegistryClient(), Settings.from_environ({}))
     plain = dataclasses.replace(request(), attestations=False)
     options, _ = check_documented(builder.build_command(plain, Path("/m.json"))[3:],
                                   BUILD_FLAGS_WITH_VALUE, BUILD_FLAGS_INLINE)
@@ -109,14 +110,14 @@ def test_attestations_can_be_turned_off_for_a_plain_manifest():
 
 
 def test_build_command_marks_loopback_registry_insecure():
-    builder = BuildxBuilder(RegistryClient({}), environ={})
+    builder = BuildxBuilder(RegistryClient(), Settings.from_environ({}))
     args = builder.build_command(request("127.0.0.1:5000/p/scribe:t"), Path("/tmp/m.json"))
     output = key_values(args[args.index("--output") + 1])
     assert output["registry.insecure"] == "true"
 
 
 def test_index_commands_annotate_the_index_and_tag_latest_last():
-    builder = BuildxBuilder(RegistryClient({}), environ={})
+    builder = BuildxBuilder(RegistryClient(), Settings.from_environ({}))
     index = IndexRequest(
         repository="registry.example.org/g/p/scribe",
         tags=("0123456789ab", "latest"),
@@ -153,7 +154,7 @@ def fake_docker(tmp_path, monkeypatch):
 
 
 def test_buildx_is_chosen_when_docker_buildx_works_and_reads_the_metadata_digest(fake_docker, tmp_path):
-    builder = select(None, RegistryClient({}))
+    builder = select(Settings.from_environ({}), RegistryClient())
     assert isinstance(builder, BuildxBuilder)
 
     digest = builder.build(request(), tmp_path / "work")

@@ -1,6 +1,7 @@
-"""The registry side of the index: platform images read back from a real
-registry, including a platform pushed as an index with an attestation (as
-buildx does with --sbom/--provenance), assembled into one OCI index."""
+"""buildah's index: platform images read back from a real registry,
+including a platform pushed as an index with an attestation (as buildx does
+with --sbom/--provenance), assembled into one OCI index and put over the
+distribution API."""
 from __future__ import annotations
 
 import json
@@ -8,12 +9,13 @@ from pathlib import Path
 
 from sandbox import base_image
 from sandbox.demo import DEB_CACHE
-from tasks import decide_stale
-from tasks.builders import IndexRequest
-from tasks.builders.buildah import BuildahBuilder
+from tasks import names
+from tasks.builders import IndexRequest, PlatformManifest
+from tasks.builders.buildah import BuildahBuilder, image_index
 from tasks.catalogue import Catalogue, Service
 from tasks.pipeline import Pipeline
-from tasks.registry import OCI_INDEX, OCI_MANIFEST, RegistryClient, image_index
+from tasks.registry import OCI_INDEX, OCI_MANIFEST, RegistryClient
+from tasks.settings import Settings
 
 COMMIT, INPUTS = "c" * 40, "d" * 16
 
@@ -21,7 +23,7 @@ COMMIT, INPUTS = "c" * 40, "d" * 16
 def test_index_keeps_attestation_entries_of_a_platform_pushed_as_an_index(registry, tmp_path):
     name = f"{tmp_path.name.lower().replace('_', '-')}/svc"
     base_image.publish(registry.host, name, DEB_CACHE)
-    client = RegistryClient({})
+    client = RegistryClient()
     repository = f"{registry.host}/{name}"
     base_url = f"http://{registry.host}/v2/{name}"
     amd64 = client.manifest(repository, "latest-amd64")
@@ -41,20 +43,20 @@ def test_index_keeps_attestation_entries_of_a_platform_pushed_as_an_index(regist
     attestation_entry = {**attestation, "platform": {"architecture": "unknown", "os": "unknown"},
                          "annotations": {"vnd.docker.reference.digest": amd64.digest,
                                          "vnd.docker.reference.type": "attestation-manifest"}}
-    base_image.put_manifest(base_url, decide_stale.platform_tag(COMMIT, INPUTS, "linux/amd64"), {
+    base_image.put_manifest(base_url, names.platform_tag(COMMIT, INPUTS, "linux/amd64"), {
         "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [image_entry, attestation_entry]})
-    base_image.put_manifest(base_url, decide_stale.platform_tag(COMMIT, INPUTS, "linux/arm64"), arm64.json())
+    base_image.put_manifest(base_url, names.platform_tag(COMMIT, INPUTS, "linux/arm64"), arm64.json())
 
     service = Service(name="svc", upstream="file:///x", ref_kind="branch", ref="main",
                       platforms=("linux/amd64", "linux/arm64"), dockerfile=Path("/dev/null"),
-                      build_args=(), published_commit=None, published_inputs=None)
+                      build_args=())
     pipeline = Pipeline(tmp_path, Catalogue(tmp_path / "services.yml", registry.host + "/" + name.rsplit("/", 1)[0],
-                                            (service,)), {})
-    platforms = [pipeline.platform_manifest(service, COMMIT, INPUTS, p) for p in service.platforms]
+                                            (service,)), Settings.from_environ({}))
+    platforms = [pipeline.facts.platform_manifest(service, COMMIT, INPUTS, p) for p in service.platforms]
     assert platforms[0].entries == (image_entry, attestation_entry)
     assert platforms[1].entries == ()
 
-    digest = BuildahBuilder(client, {}).push_index(
+    digest = BuildahBuilder(client, Settings.from_environ({})).push_index(
         IndexRequest(repository, ("idx", "latest"), tuple(platforms), (("k", "v"),)), tmp_path)
 
     index = client.manifest(repository, "latest")
@@ -70,7 +72,6 @@ def test_index_keeps_attestation_entries_of_a_platform_pushed_as_an_index(regist
 
 
 def test_image_index_for_plain_platform_manifests_names_each_platform():
-    from tasks.builders import PlatformManifest
     body, media_type = image_index([PlatformManifest("linux/arm/v7", "sha256:1", OCI_MANIFEST, 10)], {"a": "b"})
     assert media_type == OCI_INDEX
     assert json.loads(body)["manifests"] == [{"mediaType": OCI_MANIFEST, "digest": "sha256:1", "size": 10,

@@ -1,0 +1,53 @@
+"""Reading back what a run left behind, as a user would: the records in a
+catalogue's text, and the images in a registry, down to a file in a layer."""
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import tarfile
+
+import requests
+from ruamel.yaml import YAML
+
+
+def records(services_yml: str) -> dict[str, str]:
+    """service -> recorded upstream commit."""
+    services = YAML(typ="safe").load(services_yml)["services"]
+    return {name: s["published"]["commit"] for name, s in services.items() if "published" in s}
+
+
+def recorded(services_yml: str, name: str) -> dict:
+    """The whole ``published`` record of one service."""
+    return YAML(typ="safe").load(services_yml)["services"][name]["published"]
+
+
+def blob(repository: str, digest: str) -> bytes:
+    """A blob of a repository on a loopback registry."""
+    host, _, name = repository.partition("/")
+    response = requests.get(f"http://{host}/v2/{name}/blobs/{digest}", timeout=30)
+    response.raise_for_status()
+    return response.content
+
+
+def index_platforms(client, repository: str) -> set[str]:
+    """The architectures ``latest`` lists; empty when there is no ``latest``."""
+    index = client.manifest(repository, "latest")
+    return set() if index is None else {m["platform"]["architecture"] for m in index.json()["manifests"]}
+
+
+def image_config(client, repository: str, manifest_digest: str) -> dict:
+    manifest = client.manifest(repository, manifest_digest).json()
+    return json.loads(blob(repository, manifest["config"]["digest"]))
+
+
+def file_in_image(client, repository: str, manifest_digest: str, path: str) -> str:
+    """A file's text as the image's layers leave it."""
+    manifest = client.manifest(repository, manifest_digest).json()
+    for layer in reversed(manifest["layers"]):
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob(repository, layer["digest"])))) as tar:
+            try:
+                return tar.extractfile(path).read().decode()
+            except KeyError:
+                continue
+    raise AssertionError(f"{path} not in {repository}@{manifest_digest}")

@@ -1,0 +1,97 @@
+"""One maintainer's world, as the tests and the benchmarks drive it:
+upstreams, the catalogue repository and its remote, a builder store, and
+the real ``doit`` command run in the checkout."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import counting_builder, readback
+from .config_repo import ConfigRepo
+from .registry import LocalRegistry
+from .upstreams import Upstream, git
+
+
+@dataclass
+class World:
+    """One maintainer's world: upstreams, the catalogue repo and its remote,
+    a builder store, and the real ``doit`` command run in the checkout."""
+    directory: Path
+    registry: LocalRegistry
+    prefix: str
+    upstreams: dict[str, Upstream]
+    repo: ConfigRepo
+    checkout: Path
+    env: dict = field(default_factory=dict)
+    env_base: str = ""          # the base image the stand-ins build FROM
+    platforms: dict[str, list[str]] = field(default_factory=dict)   # service -> platforms
+
+    @property
+    def builder_log(self) -> Path:
+        return self.directory / "builder-calls.log"
+
+    def doit(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(["doit", *args], cwd=self.checkout, env=self.env,
+                                capture_output=True, text=True, timeout=900)
+        if check and result.returncode != 0:
+            raise AssertionError(f"doit {' '.join(args)} exited {result.returncode}\n"
+                                 f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}")
+        return result
+
+    def take_builds(self) -> list[tuple[str, str]]:
+        """(service, platform) of every ``buildah build`` run since the last call."""
+        builds = sorted(counting_builder.builds(self.builder_log))
+        self.builder_log.unlink(missing_ok=True)
+        return builds
+
+    def pending(self) -> set[str]:
+        """Tasks ``doit list --status --all`` marks as to be run, but for
+        fan-out, which always runs when asked and is never part of ``doit``."""
+        listing = self.doit("list", "--status", "--all").stdout
+        status = {line.split()[1]: line[0] for line in listing.splitlines()}
+        assert status.pop("fan-out") == "R"
+        return {task for task, mark in status.items() if mark == "R"}
+
+    def fresh_job(self) -> None:
+        """What a new CI job has: a fresh clone, no doit state, an empty store."""
+        self.checkout = self.repo.fresh_clone()
+        store = self.directory / "buildah"
+        if store.exists():
+            subprocess.run(["buildah", "--root", f"{store}/root", "--runroot", f"{store}/run",
+                            "rm", "--all"], capture_output=True)
+            shutil.rmtree(store, ignore_errors=True)
+
+    def services_yml(self) -> str:
+        return (self.checkout / "services.yml").read_text()
+
+    def registry_snapshot(self) -> list[tuple[str, int, int]]:
+        """Every file the registry stores, with size and mtime: unchanged
+        means nothing was written."""
+        return sorted((str(p.relative_to(self.registry.storage)), p.stat().st_size, p.stat().st_mtime_ns)
+                      for p in self.registry.storage.rglob("*") if p.is_file())
+
+    def records(self) -> dict[str, str]:
+        """service -> commit, as the remote's catalogue records them."""
+        return readback.records(self.repo.remote_file("services.yml"))
+
+    def tasks_of(self, service: str, slugs=None) -> set[str]:
+        """The tasks pending when ``slugs`` (default: all) of ``service``'s
+        platforms are to be built, spelled out as ``doit list`` shows them."""
+        if slugs is None:
+            slugs = [p.split("/", 1)[1] for p in self.platforms[service]]
+        return {"fetch-upstream", f"fetch-upstream:{service}", f"build:{service}",
+                *(f"build:{service}:{slug}" for slug in slugs),
+                "push-manifest", f"push-manifest:{service}", "verify", f"verify:{service}", "commit-hash"}
+
+    def all_tasks(self) -> set[str]:
+        return set().union(*(self.tasks_of(service) for service in self.platforms))
+
+    def commit_change(self, path: str, text: str) -> None:
+        """A maintainer's change to the catalogue repo, pushed to its remote."""
+        (self.checkout / path).write_text(text)
+        git("add", path, cwd=self.checkout)
+        git("-c", "user.name=Maintainer", "-c", "user.email=m@example.org",
+            "commit", "--quiet", "--message", f"Change {path}", cwd=self.checkout)
+        git("push", "--quiet", "origin", "HEAD:main", cwd=self.checkout)

@@ -1,0 +1,147 @@
+"""The facts a run gathers about its services from upstream git and the
+registry, each looked up at most once per run, and the plans made of them.
+
+Task creators only read the catalogue (no network); the facts are gathered
+the first time an ``uptodate`` check or an action asks for them, for all
+services at once and concurrently. Tasks share values through here, never
+through doit's ``getargs`` (which breaks when the producer is skipped).
+"""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from . import decide_stale, dockerfile, names, upstream
+from .builders import PlatformManifest
+from .catalogue import Catalogue, Service
+from .errors import StageFailed
+from .git import GitError
+from .ledger import say
+from .registry import INDEX_TYPES, RegistryError, normalize_image
+
+MAX_CONCURRENT_REGISTRY_CHECKS = 16
+
+
+class Facts:
+    def __init__(self, catalogue: Catalogue, settings, registry):
+        """``registry()`` gives the run's registry client, made when first needed."""
+        self.catalogue = catalogue
+        self.settings = settings
+        self._registry = registry
+        # One lock per memo: plans are made in threads that resolve commits
+        # and look up base images, each under its own lock.
+        self._commits_lock = threading.Lock()
+        self._plans_lock = threading.Lock()
+        self._bases_lock = threading.Lock()
+        self._base_digests: dict[str, Future] = {}
+        self._commits: Future | None = None
+        self._plans: dict | None = None
+
+    @property
+    def gathered(self) -> bool:
+        return self._plans is not None
+
+    def plan(self, service: Service) -> decide_stale.ServicePlan:
+        """What is pending for ``service``, as decided at the start of the
+        run. Plans of all services are made together, concurrently."""
+        with self._plans_lock:
+            if self._plans is None:
+                self._resolve_upstreams()  # meanwhile the threads look up base images
+                services = self.catalogue.services
+                with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_REGISTRY_CHECKS, len(services))) as pool:
+                    self._plans = dict(zip((s.name for s in services), pool.map(self._plan_or_error, services)))
+        plan = self._plans[service.name]
+        if isinstance(plan, StageFailed):
+            raise plan
+        return plan
+
+    def pending(self, service: Service, check) -> bool:
+        """Whether ``check(plan)`` says work is pending for ``service``. When
+        the facts cannot be gathered the work is pending: the task runs, and
+        its action reports why."""
+        try:
+            return check(self.plan(service))
+        except StageFailed:
+            return True
+
+    def index_published(self, service: Service, commit: str, inputs: str) -> bool:
+        """Whether the registry's ``latest`` index was made for this build key."""
+        index = self._registry().manifest(self.catalogue.image(service), names.LATEST)
+        if index is None:
+            return False
+        return decide_stale.index_matches(index.json().get("annotations"), commit, inputs)
+
+    def platform_manifest(self, service: Service, commit: str, inputs: str,
+                          platform: str) -> PlatformManifest | None:
+        tag = names.platform_tag(commit, inputs, platform)
+        manifest = self._registry().manifest(self.catalogue.image(service), tag)
+        if manifest is None:
+            return None
+        entries = tuple(manifest.json().get("manifests", ())) if manifest.media_type in INDEX_TYPES else ()
+        return PlatformManifest(platform, manifest.digest, manifest.media_type, manifest.size, entries)
+
+    def _plan_or_error(self, service: Service):
+        try:
+            own = decide_stale.own_inputs_digest(service.dockerfile.read_bytes(), service.platforms,
+                                                 service.build_args, service.attestations)
+            bases = self._bases(service)
+            commit, version = self._resolution(service)
+            inputs = decide_stale.build_inputs_digest(own, bases)
+            reasons = decide_stale.stale_reasons(service.published, commit, own, bases)
+            if reasons:
+                say(f"{service.name}: to publish: {'; '.join(reasons)}")
+            facts = dict(service=service.name, commit=commit, inputs=inputs, platforms=service.platforms,
+                         version=version if service.ref_kind != "branch" else None, bases=tuple(bases.items()))
+            if not reasons:
+                return decide_stale.plan(recorded=True, published_platforms=(), index_published=True, **facts)
+            if self.index_published(service, commit, inputs):
+                return decide_stale.plan(recorded=False, published_platforms=(), index_published=True, **facts)
+            published = [p for p in service.platforms if self.platform_manifest(service, commit, inputs, p)]
+            return decide_stale.plan(recorded=False, published_platforms=published, index_published=False,
+                                     **facts)
+        except StageFailed as error:
+            return error if not isinstance(error, RegistryError) else StageFailed(f"registry: {error}")
+
+    def _bases(self, service: Service) -> dict[str, str]:
+        """The digest each base image of the service's Dockerfile has now."""
+        return {image: self._base_digest(image)
+                for image in dockerfile.base_images(service.dockerfile.read_text(), dict(service.build_args))}
+
+    def _base_digest(self, image: str) -> str:
+        """Looked up once per run, however many services build on it."""
+        with self._bases_lock:
+            pending = self._base_digests.get(image)
+            owner = pending is None
+            if owner:
+                pending = self._base_digests[image] = Future()
+        if owner:
+            try:
+                manifest = self._registry().manifest(*normalize_image(image), head=True)
+                if manifest is None:
+                    raise StageFailed(f"base image {image} is not in its registry")
+                pending.set_result(manifest.digest)
+            except StageFailed as error:
+                pending.set_exception(error)
+        return pending.result()
+
+    def _resolution(self, service: Service) -> tuple[str, str]:
+        """The upstream commit this run works on, and the ref's name."""
+        resolution = self._resolve_upstreams().result()[service.name]
+        if isinstance(resolution, GitError):
+            raise StageFailed(f"upstream {service.upstream} ({service.ref_kind} {service.ref}): {resolution}")
+        return resolution
+
+    def _resolve_upstreams(self) -> Future:
+        """All services' refs, resolved once, in the background."""
+        with self._commits_lock:
+            if self._commits is None:
+                self._commits = future = Future()
+                requests = {s.name: (s.upstream, s.ref_kind, s.ref) for s in self.catalogue.services}
+
+                def resolve():
+                    try:
+                        future.set_result(upstream.resolve_all(requests, self.settings.environ))
+                    except BaseException as error:  # never leave the waiting threads hanging
+                        future.set_exception(StageFailed(f"upstreams could not be checked: {error}"))
+                threading.Thread(target=resolve, daemon=True).start()
+            return self._commits

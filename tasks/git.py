@@ -1,0 +1,177 @@
+"""Running git: one environment policy and one error type for every git
+command privacy-oci runs, from the upstream checks to the commit-back.
+
+The policy: git never stops to ask for anything (an unattended job would
+hang), inherits no credential helper (a CI runner's helper hands out the job
+token), and speaks only plain transports whatever a URL asks for (no ext::,
+no fd::). Credentials are given only on purpose, to the commit-back, by an
+askpass helper that reads them from the environment: never on a command
+line, in a URL or in git config.
+
+Upstream checks run git as a plain subprocess, so a hundred concurrent
+``ls-remote`` calls pay no start-up cost; the commit-back's repository work
+goes through GitPython (``Repository``).
+"""
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+from pathlib import Path
+from typing import Mapping
+
+from .errors import StageFailed
+
+ALLOWED_PROTOCOLS = "https:http:ssh:git:file"
+NETWORK_TIMEOUT_SECONDS = 120
+ASKPASS = """#!/bin/sh
+case "$1" in
+  Username*) printf '%s\\n' "$PRIVACY_OCI_GIT_USER" ;;
+  *) printf '%s\\n' "$PRIVACY_OCI_GIT_TOKEN" ;;
+esac
+"""
+
+
+class GitError(StageFailed):
+    """A git command failed, or a repository lacks what was asked of it."""
+
+
+def environment(base: Mapping[str, str], credentials: tuple[Path, str, str] | None = None,
+                own_helpers: bool = False) -> dict:
+    """``base`` under the policy; ``credentials`` (askpass helper, user,
+    token) are what the commit-back authenticates with; ``own_helpers``
+    keeps the credential helpers of a maintainer's own git set-up, for a
+    commit-back given no token."""
+    env = {**base, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "SSH_ASKPASS": "true",
+           "GIT_ALLOW_PROTOCOL": ALLOWED_PROTOCOLS}
+    if not own_helpers:
+        # An empty credential.helper in the command-line scope, which git
+        # reads last, clears every helper configured before it.
+        count = int(base.get("GIT_CONFIG_COUNT") or 0)
+        env.update({"GIT_CONFIG_COUNT": str(count + 1), f"GIT_CONFIG_KEY_{count}": "credential.helper",
+                    f"GIT_CONFIG_VALUE_{count}": ""})
+    if credentials:
+        helper, user, token = credentials
+        env.update(GIT_ASKPASS=str(helper), PRIVACY_OCI_GIT_USER=user, PRIVACY_OCI_GIT_TOKEN=token)
+    return env
+
+
+def askpass_helper(directory: Path) -> Path:
+    """The askpass script, written once into ``directory``."""
+    helper = Path(directory, "git-askpass")
+    helper.parent.mkdir(parents=True, exist_ok=True)
+    helper.write_text(ASKPASS)
+    helper.chmod(stat.S_IRWXU)
+    return helper
+
+
+def _last_words(stderr: str, args) -> str:
+    detail = stderr.strip()
+    return detail.splitlines()[-1] if detail else f"git {args[0]} exited"
+
+
+def run(args, env: Mapping[str, str], cwd=None) -> str:
+    """``git args…`` under the policy; its output, or GitError with git's
+    last words."""
+    try:
+        result = subprocess.run(["git", *args], cwd=cwd, env=environment(env), capture_output=True,
+                                text=True, timeout=NETWORK_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        raise GitError(f"git {args[0]} did not answer within {NETWORK_TIMEOUT_SECONDS} s") from None
+    if result.returncode != 0:
+        raise GitError(_last_words(result.stderr, args))
+    return result.stdout.strip()
+
+
+def ls_remote(url: str, refs, env: Mapping[str, str]) -> dict[str, str]:
+    """``{ref name: object id}`` of the ``refs`` a remote has (all its tags
+    for ``refs=("--tags",)``), asked with one ``git ls-remote``."""
+    options = [r for r in refs if r.startswith("--")]
+    names = [r for r in refs if not r.startswith("--")]
+    output = run(["ls-remote", *options, "--", url, *names], env)
+    return dict(reversed(line.split("\t", 1)) for line in output.splitlines() if "\t" in line)
+
+
+def shallow_checkout(url: str, commit: str, directory: Path, env: Mapping[str, str]) -> None:
+    """``directory`` made to hold exactly ``commit`` of ``url``, fetched
+    with depth 1. The URL is never written into the checkout's git config."""
+    run(["init", "--quiet", str(directory)], env)
+    run(["fetch", "--depth", "1", "--no-tags", "--quiet", "--", url, commit], env, cwd=directory)
+    run(["-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", commit], env, cwd=directory)
+
+
+def head_of(directory: Path, env: Mapping[str, str]) -> str | None:
+    """The commit checked out in ``directory``, if it is a repository of its own."""
+    if not (Path(directory) / ".git").exists():  # else git would answer for an enclosing repository
+        return None
+    try:
+        return run(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"], env, cwd=directory)
+    except GitError:
+        return None
+
+
+class Repository:
+    """The project's own checkout, for the commit-back: commits made and
+    pushed without touching its files or index."""
+
+    def __init__(self, root: Path, env: Mapping[str, str]):
+        from git import InvalidGitRepositoryError, NoSuchPathError, Repo  # GitPython: only the commit-back needs it
+        self.env = env
+        try:
+            self.repo = Repo(root)
+        except (InvalidGitRepositoryError, NoSuchPathError):
+            raise GitError(f"{root} is not a git checkout") from None
+
+    @property
+    def head(self) -> str:
+        return self.repo.head.commit.hexsha
+
+    def current_branch(self) -> str:
+        if self.repo.head.is_detached:
+            raise GitError("HEAD is detached: set PRIVACY_OCI_GIT_BRANCH to the branch to push to")
+        return self.repo.active_branch.name
+
+    def identity(self, name: str | None, email: str | None) -> dict:
+        """Author and committer: as given, else the checkout's own, else privacy-oci."""
+        reader = self.repo.config_reader()
+        name = name or reader.get_value("user", "name", "privacy-oci")
+        email = email or reader.get_value("user", "email", "privacy-oci@localhost")
+        return {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
+                "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
+
+    def show(self, commit: str, path: str) -> str:
+        return self.git("show", f"{commit}:{path}")
+
+    def commit_file(self, parent: str, path: str, text: str, message: str, identity: dict, scratch: Path) -> str:
+        """A commit of ``text`` as ``path`` on top of ``parent``, made in a
+        scratch index: the checkout's files and index stay as they are."""
+        scratch.mkdir(parents=True, exist_ok=True)
+        content = scratch / "content"
+        content.write_text(text)
+        blob = self.git("hash-object", "-w", str(content))
+        index = {"GIT_INDEX_FILE": str(scratch / "index")}
+        self.git("read-tree", parent, extra=index)
+        self.git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", extra=index)
+        tree = self.git("write-tree", extra=index)
+        return self.git("commit-tree", tree, "-p", parent, "-m", message, extra=identity)
+
+    def push(self, remote: str, commit: str, branch: str, options=(), credentials=None) -> None:
+        self.git("push", "--quiet", *(f"--push-option={o}" for o in options), remote,
+                 f"{commit}:refs/heads/{branch}", credentials=credentials)
+
+    def fetch(self, remote: str, branch: str, credentials=None) -> str:
+        """The commit ``branch`` of ``remote`` points at now, fetched."""
+        self.git("fetch", "--quiet", remote, f"refs/heads/{branch}", credentials=credentials)
+        return self.git("rev-parse", "FETCH_HEAD")
+
+    def fast_forward(self, commit: str) -> None:
+        self.git("merge", "--quiet", "--ff-only", commit)
+
+    def git(self, *args: str, extra: dict | None = None, credentials=None) -> str:
+        from git import GitCommandError
+        env = {**environment(self.env, credentials, own_helpers=credentials is None), **(extra or {})}
+        try:
+            return self.repo.git.execute(["git", *args], env=env)
+        except GitCommandError as error:
+            detail = (error.stderr or "").replace("stderr:", "").strip(" '\n")
+            raise GitError(" ".join(detail.split()) or f"git {args[0]} exited {error.status}") from None

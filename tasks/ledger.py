@@ -1,0 +1,77 @@
+"""The run's ledger: what became of each service (platforms pushed, index,
+record, failures), and the failure policy that keeps one service's failure
+from stopping the others."""
+from __future__ import annotations
+
+import sys
+import threading
+import traceback
+from dataclasses import dataclass, field
+
+from .errors import StageFailed
+
+
+def say(line: str) -> None:
+    """One line to stderr in one write, so lines from threads do not mix."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+@dataclass
+class Outcome:
+    """What happened to one service in this run, for the summary."""
+    built: dict[str, str] = field(default_factory=dict)       # platform -> digest
+    failures: dict[str, str] = field(default_factory=dict)    # task name -> reason
+    index_digest: str | None = None
+    recorded: bool = False
+
+
+class Ledger:
+    """Outcomes of every service, safe to write from the tasks' threads."""
+
+    def __init__(self, services):
+        self._outcomes = {name: Outcome() for name in services}
+        self._lock = threading.Lock()
+
+    def outcome(self, service: str) -> Outcome:
+        return self._outcomes[service]
+
+    def built(self, service: str, platform: str, digest: str) -> None:
+        with self._lock:
+            self._outcomes[service].built[platform] = digest
+
+    def indexed(self, service: str, digest: str) -> None:
+        with self._lock:
+            self._outcomes[service].index_digest = digest
+
+    def recorded(self, service: str) -> None:
+        with self._lock:
+            self._outcomes[service].recorded = True
+
+    def failures(self, service: str) -> dict[str, str]:
+        with self._lock:
+            return dict(self._outcomes[service].failures)
+
+    def attempt(self, service: str, task_name: str, action, after=()) -> bool:
+        """Run one service's stage so that its failure is the service's
+        outcome, not the end of the run: it is reported at once and in the
+        summary, the service's ``verify`` task fails the run, and every other
+        service still runs to the end and is recorded. A stage whose
+        prerequisite (a task named in ``after``) failed is skipped."""
+        failed = [name for name in after if name in self.failures(service)]
+        if failed:
+            say(f"skipped {task_name}: {failed[0]} failed")
+            return True
+        try:
+            action()
+        except StageFailed as error:
+            self._fail(service, task_name, str(error))
+        except Exception as error:  # a bug must not stop the other services either
+            self._fail(service, task_name, "".join(
+                traceback.format_exception(type(error), error, error.__traceback__)).strip())
+        return True
+
+    def _fail(self, service: str, task_name: str, message: str) -> None:
+        with self._lock:
+            self._outcomes[service].failures[task_name] = message
+        say(f"FAILED {task_name}: {message}")

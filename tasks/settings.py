@@ -1,0 +1,86 @@
+"""The settings taken from the environment, read here and nowhere else, and
+checked before any work (README, "Environment", lists them)."""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Mapping
+
+from . import builders
+from .catalogue import REF_NAME, check_git_url
+from .errors import ConfigurationError
+
+PUSH_OPTION = re.compile(r"^[a-z][a-z0-9_.-]*(=[A-Za-z0-9_.:/-]+)?$")
+
+
+class SettingsError(ConfigurationError):
+    """An environment variable with a value that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # The whole environment: for ${VARIABLE} in the catalogue, and as the
+    # base environment of the programs privacy-oci runs.
+    environ: Mapping[str, str] = field(repr=False)
+    builder: str | None = None              # None: the first one that works here
+    buildah: str = "buildah"
+    buildah_root: str | None = None
+    buildah_isolation: str = "chroot"
+    docker: str = "docker"
+    registry_user: str | None = None
+    registry_password: str | None = field(default=None, repr=False)
+    git_token: str | None = field(default=None, repr=False)
+    git_user: str = "oauth2"
+    git_remote: str = "origin"
+    git_branch: str | None = None
+    git_push_options: tuple[str, ...] = ()
+    git_identity: tuple[str | None, str | None] = (None, None)   # author name, email
+    state_file: str = ".work/doit-state.json"
+    report_file: str = ".work/report.json"
+    child_pipeline_file: str = ".work/child-pipeline.yml"
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
+        """The settings of ``environ``; raise SettingsError naming the
+        variable when a value cannot be used."""
+        get = lambda *names: next((environ[n] for n in names if environ.get(n)), None)  # noqa: E731
+        builder = get("PRIVACY_OCI_BUILDER")
+        if builder and builder not in builders.NAMES:
+            raise SettingsError(f"environment: PRIVACY_OCI_BUILDER={builder!r} is not a builder; "
+                                f"use one of {', '.join(builders.NAMES)} or leave it unset")
+        for name in ("PRIVACY_OCI_GIT_BRANCH", "CI_COMMIT_BRANCH"):
+            value = environ.get(name)
+            if value and (value.startswith("-") or not REF_NAME.match(value)):
+                raise SettingsError(f"environment: {name}={value!r} is not a git branch name")
+        remote = get("PRIVACY_OCI_GIT_REMOTE") or "origin"
+        if remote.startswith("-"):
+            raise SettingsError(f"environment: PRIVACY_OCI_GIT_REMOTE={remote!r} is not a git remote name or URL")
+        if not REF_NAME.match(remote):
+            try:  # a URL, held to the same rules as an upstream's
+                check_git_url(remote, "environment: PRIVACY_OCI_GIT_REMOTE")
+            except ConfigurationError as error:
+                raise SettingsError(str(error)) from None
+        options = tuple(o.strip() for o in (get("PRIVACY_OCI_GIT_PUSH_OPTIONS") or "").split(",") if o.strip())
+        for option in options:
+            if not PUSH_OPTION.match(option):
+                raise SettingsError(f"environment: PRIVACY_OCI_GIT_PUSH_OPTIONS: {option!r} is not a push option")
+        return cls(
+            environ=environ,
+            builder=builder,
+            buildah=get("PRIVACY_OCI_BUILDAH") or "buildah",
+            buildah_root=get("PRIVACY_OCI_BUILDAH_ROOT"),
+            buildah_isolation=get("BUILDAH_ISOLATION") or "chroot",
+            docker=get("PRIVACY_OCI_DOCKER") or "docker",
+            registry_user=get("PRIVACY_OCI_REGISTRY_USER", "CI_REGISTRY_USER"),
+            registry_password=get("PRIVACY_OCI_REGISTRY_PASSWORD", "CI_REGISTRY_PASSWORD"),
+            git_token=get("PRIVACY_OCI_GIT_TOKEN"),
+            git_user=get("PRIVACY_OCI_GIT_USER") or "oauth2",
+            git_remote=remote,
+            git_branch=get("PRIVACY_OCI_GIT_BRANCH", "CI_COMMIT_BRANCH"),
+            git_push_options=options,
+            git_identity=(get("GIT_AUTHOR_NAME"), get("GIT_AUTHOR_EMAIL")),
+            state_file=get("PRIVACY_OCI_STATE") or cls.state_file,
+            report_file=get("PRIVACY_OCI_REPORT") or cls.report_file,
+            child_pipeline_file=get("PRIVACY_OCI_CHILD_PIPELINE") or cls.child_pipeline_file,
+        )
