@@ -1,5 +1,4 @@
-"""services.yml: validation through the real ``doit`` command, and the
-comment-preserving record of published commits."""
+"""services.yml: validation through the real ``doit`` command."""
 from __future__ import annotations
 
 import subprocess
@@ -8,31 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks.catalogue import Record, load
-from tasks.commit_hash import with_published
+from sandbox.minimal_project import CATALOGUE as GOOD, assert_stopped_before_any_work, doit_in
+from tasks.catalogue import load
 
 PROJECT = Path(__file__).resolve().parent.parent
-GOOD = """\
-image_prefix: registry.example.org/group/project
-services:
-  scribe:
-    upstream: https://git.example.org/scribe
-    branch: main
-    platforms: [linux/amd64]
-"""
-
-
-def doit_in(tmp_path: Path, catalogue: str, env_extra=None, *args) -> subprocess.CompletedProcess:
-    """The real ``doit`` in a folder holding dodo.py, ``catalogue`` as
-    services.yml and one Dockerfile."""
-    (tmp_path / "dodo.py").write_text((PROJECT / "dodo.py").read_text())
-    (tmp_path / "services.yml").write_text(catalogue)
-    dockerfile = tmp_path / "Dockerfiles" / "scribe" / "Dockerfile"
-    dockerfile.parent.mkdir(parents=True, exist_ok=True)
-    dockerfile.write_text("FROM scratch\n")
-    env = {"PATH": "/usr/bin:/bin:" + str(Path(sys.executable).parent), **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "doit", *args], cwd=tmp_path,
-                          capture_output=True, text=True, env=env)
 
 
 SHIPPED = {"bibliogram": ("linux/amd64", "linux/arm64"), "scribe": ("linux/amd64",),
@@ -138,69 +116,8 @@ MALFORMED = [
     (GOOD + "    published:\n      commit: " + "a" * 40 + "\n      inputs: 0123456789abcdef\n      bases: {alpine: latest}\n",
      f"{SCRIBE}: field 'published': 'bases' must map base images to sha256 digests"),
 ]
-BAD_ENVIRONMENTS = [
-    ({"PRIVACY_OCI_BUILDER": "kaniko"}, "environment: PRIVACY_OCI_BUILDER='kaniko' is not a builder"),
-    ({"PRIVACY_OCI_GIT_BRANCH": "--force"}, "environment: PRIVACY_OCI_GIT_BRANCH='--force' is not a git"),
-    ({"PRIVACY_OCI_GIT_REMOTE": "-oProxyCommand=x"}, "environment: PRIVACY_OCI_GIT_REMOTE='-oProxyCommand=x' is not"),
-]
-
-
-def assert_stopped_before_any_work(tmp_path, result, message):
-    assert result.returncode != 0
-    assert message in result.stderr, result.stderr
-    assert "Traceback" not in result.stderr
-    assert result.stdout == ""                      # no task ran
-    assert not (tmp_path / ".work").exists()        # nothing fetched, built or recorded
 
 
 @pytest.mark.parametrize("catalogue, message", MALFORMED)
 def test_a_malformed_catalogue_stops_everything_with_a_precise_message(tmp_path, catalogue, message):
     assert_stopped_before_any_work(tmp_path, doit_in(tmp_path, catalogue), message)
-
-
-@pytest.mark.parametrize("environment, message", BAD_ENVIRONMENTS)
-def test_a_bad_environment_stops_everything_with_a_precise_message(tmp_path, environment, message):
-    assert_stopped_before_any_work(tmp_path, doit_in(tmp_path, GOOD, environment), message)
-
-
-def test_record_keeps_comments_order_and_quoting():
-    text = ("# heading comment\n"
-            "image_prefix: 'registry.example.org/p'  # quoted on purpose\n"
-            "services:\n"
-            "  # first service\n"
-            "  a:\n"
-            "    upstream: https://x/a\n"
-            "    branch: main\n"
-            "    platforms:\n"
-            "      - linux/amd64   # only amd64\n"
-            "  # second service\n"
-            "  b:\n"
-            "    upstream: \"https://x/b\"\n"
-            "    tag: v1\n"
-            "    platforms: [linux/amd64]\n"
-            "    published:\n"
-            "      commit: " + "1" * 40 + "\n"
-            "      inputs: " + "2" * 16 + "\n")
-    written_text, written = with_published(text, {"a": record("a", "b"), "b": record("c", "d"),
-                                                  "gone": record("e", "f")})
-
-    expected = text.replace(
-        "      - linux/amd64   # only amd64\n",
-        "      - linux/amd64   # only amd64\n    published:\n      commit: " + "a" * 40
-        + "\n      inputs: " + "b" * 16 + "\n").replace("1" * 40, "c" * 40).replace("2" * 16, "d" * 16)
-    assert written_text == expected
-    assert written == ["a", "b"]
-    assert with_published(expected, {"a": record("a", "b")}) == (expected, [])
-
-
-def record(commit_letter, inputs_letter, bases=None):
-    return Record(commit_letter * 40, inputs_letter * 16, tuple((bases or {}).items()))
-
-
-def test_record_writes_base_digests_above_the_next_heading():
-    text = GOOD.replace("services:\n", "services:\n  # heading of scribe\n") + "  # heading of the next\n  next:\n    upstream: x\n"
-    digest = "sha256:" + "0" * 64
-    written_text, _ = with_published(text, {"scribe": record("a", "b", {"alpine:3.20": digest})})
-    assert written_text.endswith(
-        "    published:\n      commit: " + "a" * 40 + "\n      inputs: " + "b" * 16
-        + "\n      bases:\n        alpine:3.20: " + digest + "\n  # heading of the next\n  next:\n    upstream: x\n")
