@@ -3,6 +3,7 @@ with a bare remote to commit back to: what a maintainer's fork is."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 from .upstreams import IDENTITY, git
@@ -27,6 +28,8 @@ def services_yaml(prefix: str, services: dict[str, dict]) -> str:
         text += f"    upstream: {settings['upstream']}\n"
         if "tag_pattern" in settings:
             text += f"    tag_pattern: {settings['tag_pattern']}\n"
+        elif "tag" in settings:
+            text += f"    tag: {settings['tag']}\n"
         else:
             text += f"    branch: {settings.get('branch', 'main')}\n"
         text += "    platforms:\n" + "".join(f"      - {p}\n" for p in settings["platforms"])
@@ -76,10 +79,14 @@ class ConfigRepo:
 
     def fresh_clone(self) -> Path:
         """A new clone of the remote, as a fresh CI job has: no doit state."""
-        if self.checkout.exists():
-            shutil.rmtree(self.checkout)
-        git("clone", "--quiet", str(self.remote), str(self.checkout))
-        return self.checkout
+        return self.clone(self.checkout)
+
+    def clone(self, directory: Path) -> Path:
+        """A clone of the remote at ``directory``: another job's checkout."""
+        if directory.exists():
+            shutil.rmtree(directory)
+        git("clone", "--quiet", str(self.remote), str(directory))
+        return directory
 
     def remote_log(self) -> list[str]:
         """Subjects of the remote's commits, newest first."""
@@ -91,3 +98,8 @@ class ConfigRepo:
 
     def remote_file(self, path: str) -> str:
         return git("--git-dir", str(self.remote), "show", f"main:{path}")
+
+    def remote_bytes(self, path: str) -> bytes:
+        """A file of the remote's main branch, byte for byte."""
+        return subprocess.run(["git", "--git-dir", str(self.remote), "show", f"main:{path}"],
+                              check=True, capture_output=True).stdout

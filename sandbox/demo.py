@@ -26,15 +26,19 @@ from .upstreams import Upstream
 BASE_REPOSITORY = "sandbox/busybox"
 DEB_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "privacy-oci" / "debs"
 
+
+
+def stand_in_dockerfile(*steps: str, args=()) -> str:
+    """A recipe for a stand-in upstream: the base image (a build arg), the
+    upstream's message.txt, and ``steps``."""
+    return "".join(line + "\n" for line in (
+        "ARG BASE_IMAGE", "FROM ${BASE_IMAGE}", "ARG UPSTREAM_COMMIT=unknown", *(f"ARG {a}" for a in args),
+        "COPY message.txt /app/message.txt", *steps))
+
+
 # A RUN step, so that the arm64 build really executes arm64 code.
-STAND_IN_DOCKERFILE = """\
-ARG BASE_IMAGE
-FROM ${BASE_IMAGE}
-ARG UPSTREAM_COMMIT=unknown
-COPY message.txt /app/message.txt
-RUN uname -m > /app/built-on && echo "$UPSTREAM_COMMIT" > /app/commit
-CMD ["cat", "/app/message.txt"]
-"""
+STAND_IN_DOCKERFILE = stand_in_dockerfile('RUN uname -m > /app/built-on && echo "$UPSTREAM_COMMIT" > /app/commit',
+                                          'CMD ["cat", "/app/message.txt"]')
 
 
 def stand_in_services(upstreams: dict[str, Upstream], base: str) -> dict[str, dict]:

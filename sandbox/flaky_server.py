@@ -2,6 +2,7 @@
 step that fetches from it makes an arm64 build fail transiently, for real."""
 from __future__ import annotations
 
+from .demo import stand_in_dockerfile
 from .http import LoopbackServer, QuietHandler
 
 
@@ -31,11 +32,5 @@ class FlakyPayloads:
 
 
 # hello-web's RUN step fetches from FlakyPayloads, which can fail arm64's fetch.
-FLAKY_DOCKERFILE = """\
-ARG BASE_IMAGE
-FROM ${BASE_IMAGE}
-ARG UPSTREAM_COMMIT=unknown
-ARG PAYLOAD_URL
-COPY message.txt /app/message.txt
-RUN wget -q -O /app/payload "${PAYLOAD_URL}/$(uname -m)" && uname -m > /app/built-on
-"""
+FLAKY_DOCKERFILE = stand_in_dockerfile(
+    'RUN wget -q -O /app/payload "${PAYLOAD_URL}/$(uname -m)" && uname -m > /app/built-on', args=["PAYLOAD_URL"])

@@ -19,11 +19,11 @@ services:
 """
 
 
-def doit_in(folder: Path, catalogue: str, env_extra=None, *args) -> subprocess.CompletedProcess:
+def doit_in(folder: Path, catalogue: str | bytes, env_extra=None, *args) -> subprocess.CompletedProcess:
     """The real ``doit`` in ``folder``, holding dodo.py, ``catalogue`` as
-    services.yml and one Dockerfile."""
+    services.yml (text, or the file's bytes) and one Dockerfile."""
     (folder / "dodo.py").write_text((PROJECT_ROOT / "dodo.py").read_text())
-    (folder / "services.yml").write_text(catalogue)
+    (folder / "services.yml").write_bytes(catalogue if isinstance(catalogue, bytes) else catalogue.encode())
     dockerfile = folder / "Dockerfiles" / "scribe" / "Dockerfile"
     dockerfile.parent.mkdir(parents=True, exist_ok=True)
     dockerfile.write_text("FROM scratch\n")

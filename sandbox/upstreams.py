@@ -36,8 +36,15 @@ class Upstream:
         git("push", "--quiet", self.url, f"HEAD:refs/heads/{self.branch}", cwd=self.work)
         return git("rev-parse", "HEAD", cwd=self.work)
 
-    def tag(self, name: str, annotated: bool = True) -> str:
+    def tag(self, name: str, annotated: bool = True, move: bool = False) -> str:
+        """Tag the head and push the tag; ``move`` moves an existing tag."""
         extra = ["--annotate", "--message", name] if annotated else []
-        git(*IDENTITY, "tag", *extra, name, cwd=self.work)
-        git("push", "--quiet", self.url, f"refs/tags/{name}", cwd=self.work)
+        force = ["--force"] if move else []
+        git(*IDENTITY, "tag", *extra, *force, name, cwd=self.work)
+        git("push", "--quiet", *force, self.url, f"refs/tags/{name}", cwd=self.work)
         return git("rev-parse", "HEAD", cwd=self.work)
+
+    def reset(self, commit: str) -> None:
+        """Move the branch back to ``commit``, as a force push does."""
+        git("reset", "--quiet", "--hard", commit, cwd=self.work)
+        git("push", "--quiet", "--force", self.url, f"HEAD:refs/heads/{self.branch}", cwd=self.work)

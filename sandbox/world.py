@@ -32,13 +32,29 @@ class World:
     def builder_log(self) -> Path:
         return self.directory / "builder-calls.log"
 
-    def doit(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run(["doit", *args], cwd=self.checkout, env=self.env,
-                                capture_output=True, text=True, timeout=900)
+    def doit(self, *args: str, check: bool = True, job: tuple[Path, dict] | None = None
+             ) -> subprocess.CompletedProcess:
+        """The real ``doit`` in the checkout, or in another ``job``'s."""
+        cwd, env = job or (self.checkout, self.env)
+        result = subprocess.run(["doit", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
         if check and result.returncode != 0:
             raise AssertionError(f"doit {' '.join(args)} exited {result.returncode}\n"
                                  f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}")
         return result
+
+    def start_doit(self, *args: str, job: tuple[Path, dict] | None = None) -> subprocess.Popen:
+        """``doit`` started in its own process group (to be killed whole, as
+        a cancelled CI job is); its output goes to ``<checkout>.log``."""
+        cwd, env = job or (self.checkout, self.env)
+        log = cwd.with_suffix(".log").open("w")
+        return subprocess.Popen(["doit", *args], cwd=cwd, env=env, start_new_session=True,
+                                stdout=log, stderr=subprocess.STDOUT, text=True)
+
+    def other_job(self, name: str) -> tuple[Path, dict]:
+        """Another CI job (or a laptop) running at the same time: its own
+        checkout of the catalogue and its own builder store."""
+        env = {**self.env, "PRIVACY_OCI_BUILDAH_ROOT": str(self.directory / f"{name}-buildah")}
+        return self.repo.clone(self.directory / name), env
 
     def take_builds(self) -> list[tuple[str, str]]:
         """(service, platform) of every ``buildah build`` run since the last call."""
@@ -88,9 +104,9 @@ class World:
     def all_tasks(self) -> set[str]:
         return set().union(*(self.tasks_of(service) for service in self.platforms))
 
-    def commit_change(self, path: str, text: str) -> None:
+    def commit_change(self, path: str, content: str | bytes) -> None:
         """A maintainer's change to the catalogue repo, pushed to its remote."""
-        (self.checkout / path).write_text(text)
+        (self.checkout / path).write_bytes(content if isinstance(content, bytes) else content.encode())
         git("add", path, cwd=self.checkout)
         git("-c", "user.name=Maintainer", "-c", "user.email=m@example.org",
             "commit", "--quiet", "--message", f"Change {path}", cwd=self.checkout)

@@ -90,9 +90,13 @@ def load(path: Path, environ: Mapping[str, str]) -> Catalogue:
     taken from ``environ``; raise CatalogueError."""
     path = Path(path).resolve()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8-sig")
     except OSError as error:
         raise CatalogueError(f"{path.name}: cannot read the catalogue: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[:error.start].count(b"\n") + 1
+        raise CatalogueError(f"{path.name}: line {line}: not UTF-8 text (byte 0x{error.object[error.start]:02x}); "
+                             "save the catalogue as UTF-8") from None
     try:
         # The C-backed safe loader: the round trip is needed only to write.
         document = YAML(typ="safe").load(text)
@@ -201,7 +205,7 @@ def _service(name: str, settings, where: str, repo_root: Path) -> Service:
         raise CatalogueError(f"{at}: field 'attestations' must be true or false")
     return Service(name=name, upstream=upstream, ref_kind=ref_kind, ref=ref,
                    platforms=tuple(platforms), dockerfile=dockerfile, build_args=build_args,
-                   published=_published(settings.get("published"), f"{at}: field 'published'"),
+                   published=parse_record(settings.get("published"), f"{at}: field 'published'"),
                    attestations=attestations)
 
 
@@ -269,7 +273,8 @@ def _build_args(value, field) -> tuple[tuple[str, str], ...]:
     return tuple(args)
 
 
-def _published(value, field) -> Record | None:
+def parse_record(value, field) -> Record | None:
+    """The ``published`` field of a service, as commit-hash writes it."""
     if value is None:
         return None
     if not isinstance(value, dict) or not {"commit", "inputs"} <= set(value) <= PUBLISHED_KEYS:

@@ -1,21 +1,24 @@
 """commit-hash: records in services.yml the upstream commits whose index is
-now published, as one ``[skip ci]`` commit pushed to the remote, so the next
-run has nothing to do for them.
+now published, as one ``[skip ci]`` commit pushed to the catalogue's remote,
+so the next run has nothing to do for them.
 
 Only what the registry shows as fully published is recorded; a service that
-failed keeps its previous record. The commit is made and pushed before the
-checkout is touched, so a run killed at any point leaves either the remote
-with the record or nothing to undo. When the remote has moved on (another
-pipeline pushed first), this run's records are applied again onto the new
-head, never reverting what the other recorded. Over https the push
-authenticates with PRIVACY_OCI_GIT_TOKEN (see ``tasks.git``).
+failed keeps its previous record. Nothing is recorded that would move a
+record backwards: not a commit upstream has moved on from, nor over a
+record another run wrote since this run read the catalogue. When the remote
+has moved on (another pipeline pushed first), this run's records are
+applied again onto its head, under the same checks. The commit is made and
+pushed before the checkout is touched (see ``tasks.remote``).
 
 The records are written into the catalogue's text in a round trip that
-keeps every comment, the order and the quoting of everything else.
+keeps every comment, the order and the quoting of everything else, its
+document start marker, byte-order mark and line endings.
 """
 from __future__ import annotations
 
+import codecs
 import io
+import re
 from operator import attrgetter
 
 from doit.exceptions import TaskFailed
@@ -23,7 +26,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.tokens import CommentToken
 
-from . import git, graph, names
+from . import decide_stale, graph, names
 from .catalogue import Record
 from .errors import StageFailed
 from .git import GitError
@@ -32,7 +35,6 @@ from .pipeline import Pipeline
 # GitLab skips pipelines for pushes whose commit message contains this.
 SKIP_CI = "[skip ci]"
 PUSH_ATTEMPTS = 5
-REJECTED_BECAUSE_REMOTE_MOVED = ("non-fast-forward", "fetch first", "[rejected]", "stale info")
 
 
 def tasks(pipeline: Pipeline):
@@ -68,76 +70,54 @@ def record(pipeline: Pipeline):
         if not published:
             print("commit-hash: nothing newly published to record")
             return True
-        CommitBack(pipeline).record(published)
+        record_on_remote(pipeline, published)
     except GitError as error:
         return TaskFailed(f"commit-hash: {error}")
     return True
 
 
-class CommitBack:
-    """The git side of commit-hash, on the checkout at the pipeline's root."""
-
-    def __init__(self, pipeline: Pipeline):
-        self.pipeline = pipeline
-        settings = pipeline.settings
-        self.repository = git.Repository(pipeline.root, settings.environ)
-        self.path = str(pipeline.catalogue.path.relative_to(pipeline.root))
-        self.remote = settings.git_remote
-        self.branch = settings.git_branch or self.repository.current_branch()
-        self.credentials = ((git.askpass_helper(pipeline.work_dir), settings.git_user, settings.git_token)
-                            if settings.git_token else None)
-
-    def record(self, published: dict[str, Record]) -> None:
-        parent = self.repository.head
-        pushed = None
-        for _ in range(PUSH_ATTEMPTS):
-            text = self.repository.show(parent, self.path)
-            new_text, written = with_published(text + "\n", published)
-            if not written:
-                print(f"commit-hash: {self.remote} {self.branch} already records these commits")
-                break
-            commit = self._commit(parent, new_text, {name: published[name] for name in written})
-            if self._push(commit):
-                pushed = commit
-                for name in written:
-                    self.pipeline.ledger.recorded(name)
-                    print(f"commit-hash: recorded {name} at {published[name].commit}")
-                print(f"commit-hash: pushed {commit[:12]} to {self.remote} {self.branch}")
-                break
-            # Another pipeline pushed first: apply this run's records onto its head.
-            parent = self.repository.fetch(self.remote, self.branch, self.credentials)
-            print(f"commit-hash: {self.remote} {self.branch} moved to {parent[:12]}; recording on top of it")
-        else:
-            raise GitError(f"{self.remote} {self.branch} kept moving; gave up after {PUSH_ATTEMPTS} pushes")
-        self._catch_up(pushed or parent)
-
-    def _commit(self, parent: str, text: str, written: dict[str, Record]) -> str:
+def record_on_remote(pipeline: Pipeline, published: dict[str, Record]) -> None:
+    remote = pipeline.remote
+    services = {service.name: service for service in pipeline.catalogue.services}
+    upstream_now = {}
+    for name in published:
+        try:
+            upstream_now[name] = pipeline.facts.upstream_now(services[name])
+        except StageFailed as error:
+            pipeline.ledger.fail(name, names.COMMIT_HASH, f"not recorded, upstream cannot be checked: {error}")
+    parent, pushed = remote.start, None
+    for _ in range(PUSH_ATTEMPTS):
+        records_there = remote.records(parent)
+        to_write = {}
+        for name in upstream_now:
+            reason = decide_stale.superseded_by(published[name].commit, upstream_now[name],
+                                                services[name].published, records_there.get(name), published[name])
+            if reason is None:
+                to_write[name] = published[name]
+            elif not pipeline.ledger.outcome(name).superseded:
+                pipeline.ledger.superseded(name, reason)
+        content, written = rewrite(remote.text(parent), to_write)
+        if not written:
+            print(f"commit-hash: {remote.remote} {remote.branch} has nothing new to record")
+            break
         message = f"Record published upstream commits {SKIP_CI}\n\n" + "\n".join(
-            f"{name}: {record.commit} (build inputs {record.inputs})" for name, record in written.items())
-        identity = self.repository.identity(*self.pipeline.settings.git_identity)
-        return self.repository.commit_file(parent, self.path, text, message, identity,
-                                           self.pipeline.work_dir / "commit-hash")
-
-    def _push(self, commit: str) -> bool:
-        """True when pushed, False when the remote moved on; raises otherwise."""
-        try:
-            self.repository.push(self.remote, commit, self.branch, self.pipeline.settings.git_push_options,
-                                 self.credentials)
-            return True
-        except GitError as error:
-            if any(sign in str(error) for sign in REJECTED_BECAUSE_REMOTE_MOVED):
-                return False
-            raise GitError(f"push to {self.remote} {self.branch} failed: {error}") from None
-
-    def _catch_up(self, commit: str) -> None:
-        """Bring the checkout to the pushed commit when that is a fast-forward;
-        the remote is the record either way."""
-        if self.repository.head == commit:
-            return
-        try:
-            self.repository.fast_forward(commit)
-        except GitError as error:
-            print(f"commit-hash: the checkout was left as it was ({error}); pull to catch up")
+            f"{name}: {to_write[name].commit} (build inputs {to_write[name].inputs})" for name in written)
+        commit = remote.commit(parent, content, message)
+        if remote.push(commit):
+            pushed = commit
+            for name in written:
+                pipeline.ledger.recorded(name)
+                print(f"commit-hash: recorded {name} at {to_write[name].commit}")
+            print(f"commit-hash: pushed {commit[:12]} to {remote.remote} {remote.branch}")
+            break
+        # Another pipeline pushed first: apply this run's records onto its head.
+        parent = remote.head()
+        print(f"commit-hash: {remote.remote} {remote.branch} moved to {parent[:12]}; recording on top of it")
+    else:
+        raise GitError(f"{remote.remote} {remote.branch} kept moving; gave up after {PUSH_ATTEMPTS} pushes")
+    left = remote.catch_up(pushed or parent)
+    if left:
+        print(f"commit-hash: the checkout was left as it was ({left}); pull to catch up")
 
 
 def _yaml() -> YAML:
@@ -175,11 +155,31 @@ def _take_trailing_comment(node):
     return None
 
 
+# A document start marker before any content, as yamllint asks for.
+DOCUMENT_START = re.compile(r"\A(?:[ \t]*(?:#[^\n]*)?\n)*---[ \t]*(?:#[^\n]*)?(?:\n|\Z)")
+
+
+def rewrite(content: bytes, published: dict[str, Record]) -> tuple[bytes, list[str]]:
+    """The catalogue file's bytes with the records written in (see
+    ``with_published``), its byte-order mark and line endings kept."""
+    bom = codecs.BOM_UTF8 if content.startswith(codecs.BOM_UTF8) else b""
+    text = content[len(bom):].decode("utf-8")
+    crlf = "\r\n" in text
+    new_text, written = with_published(text.replace("\r\n", "\n") if crlf else text, published)
+    if not written:
+        return content, []
+    return bom + (new_text.replace("\n", "\r\n") if crlf else new_text).encode("utf-8"), written
+
+
 def with_published(text: str, published: dict[str, Record]) -> tuple[str, list[str]]:
     """``text`` of a catalogue with each service's record written into its
     ``published`` field, keeping comments, order and quoting of everything
     else; and the names it wrote (services the text lacks, or that already
     hold the same record, are left out)."""
+    # What comes up to a document start marker is kept as it is: the round
+    # trip would drop the marker and the comments above it.
+    start = DOCUMENT_START.match(text)
+    prelude, text = (text[:start.end()], text[start.end():]) if start else ("", text)
     yaml = _yaml()
     document = yaml.load(text)
     services = document.get("services") or {}
@@ -209,4 +209,4 @@ def with_published(text: str, published: dict[str, Record]) -> tuple[str, list[s
         return text, []
     stream = io.StringIO()
     yaml.dump(document, stream)
-    return stream.getvalue(), written
+    return prelude + stream.getvalue(), written

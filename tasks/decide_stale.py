@@ -127,3 +127,25 @@ def plan(service: str, commit: str, inputs: str, recorded: bool, platforms, publ
         return ServicePlan(service, commit, inputs, False, (), True, version, tuple(bases))
     pending = tuple(p for p in platforms if p not in set(published_platforms))
     return ServicePlan(service, commit, inputs, False, pending, False, version, tuple(bases))
+
+
+def superseded_by(commit: str, upstream_now: str, started_from: Record | None, recorded_now: Record | None,
+                  publishing: Record) -> str | None:
+    """Why a run that publishes ``publishing`` (built from upstream
+    ``commit``) must leave ``latest`` and the record alone, or None when it
+    may move them: upstream's ref points elsewhere now, or another run
+    recorded something else since this run read the catalogue
+    (``started_from``). Either way the other state is newer than this run's,
+    and moving to this run's would move backwards."""
+    if upstream_now != commit:
+        return f"upstream now points at {upstream_now[:SHORT_COMMIT]}"
+    if not _same_build(recorded_now, started_from) and not _same_build(recorded_now, publishing):
+        what = f"{recorded_now.commit[:SHORT_COMMIT]} (build inputs {recorded_now.inputs[:SHORT_COMMIT]})" \
+            if recorded_now else "the removal of its record"
+        return f"another run recorded {what} since this run started"
+    return None
+
+
+def _same_build(a: Record | None, b: Record | None) -> bool:
+    """The build inputs digest covers the base images: commit and inputs say it all."""
+    return (a.commit, a.inputs) == (b.commit, b.inputs) if a and b else a is b

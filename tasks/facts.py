@@ -64,6 +64,14 @@ class Facts:
         except StageFailed:
             return True
 
+    def upstream_now(self, service: Service) -> str:
+        """The commit the service's ref points at now, asked afresh (not the
+        one this run resolved at its start)."""
+        try:
+            return upstream.resolve(service.upstream, service.ref_kind, service.ref, self.settings.environ)[0]
+        except GitError as error:
+            raise StageFailed(f"upstream {service.upstream} ({service.ref_kind} {service.ref}): {error}") from None
+
     def index_published(self, service: Service, commit: str, inputs: str) -> bool:
         """Whether the registry's ``latest`` index was made for this build key."""
         index = self._registry().manifest(self.catalogue.image(service), names.LATEST)

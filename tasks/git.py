@@ -139,16 +139,17 @@ class Repository:
         return {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
                 "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
 
-    def show(self, commit: str, path: str) -> str:
-        return self.git("show", f"{commit}:{path}")
+    def show(self, commit: str, path: str) -> bytes:
+        """``path`` as ``commit`` has it, byte for byte."""
+        return self.git("show", f"{commit}:{path}", raw=True)
 
-    def commit_file(self, parent: str, path: str, text: str, message: str, identity: dict, scratch: Path) -> str:
-        """A commit of ``text`` as ``path`` on top of ``parent``, made in a
-        scratch index: the checkout's files and index stay as they are."""
+    def commit_file(self, parent: str, path: str, content: bytes, message: str, identity: dict,
+                    scratch: Path) -> str:
+        """A commit of ``content`` as ``path`` on top of ``parent``, made in
+        a scratch index: the checkout's files and index stay as they are."""
         scratch.mkdir(parents=True, exist_ok=True)
-        content = scratch / "content"
-        content.write_text(text)
-        blob = self.git("hash-object", "-w", str(content))
+        (scratch / "content").write_bytes(content)
+        blob = self.git("hash-object", "-w", str(scratch / "content"))
         index = {"GIT_INDEX_FILE": str(scratch / "index")}
         self.git("read-tree", parent, extra=index)
         self.git("update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", extra=index)
@@ -159,18 +160,23 @@ class Repository:
         self.git("push", "--quiet", *(f"--push-option={o}" for o in options), remote,
                  f"{commit}:refs/heads/{branch}", credentials=credentials)
 
-    def fetch(self, remote: str, branch: str, credentials=None) -> str:
-        """The commit ``branch`` of ``remote`` points at now, fetched."""
-        self.git("fetch", "--quiet", remote, f"refs/heads/{branch}", credentials=credentials)
+    def fetch(self, remote: str, branch: str) -> str:
+        """The commit ``branch`` of ``remote`` points at now, fetched with
+        the checkout's own credentials."""
+        self.git("fetch", "--quiet", remote, f"refs/heads/{branch}")
         return self.git("rev-parse", "FETCH_HEAD")
 
     def fast_forward(self, commit: str) -> None:
         self.git("merge", "--quiet", "--ff-only", commit)
 
-    def git(self, *args: str, extra: dict | None = None, credentials=None) -> str:
+    def git(self, *args: str, extra: dict | None = None, credentials=None, raw: bool = False):
+        """git's output as text, or as the bytes it wrote with ``raw``."""
         from git import GitCommandError
         env = {**environment(self.env, credentials, own_helpers=credentials is None), **(extra or {})}
         try:
+            if raw:
+                return self.repo.git.execute(["git", *args], env=env, stdout_as_string=False,
+                                             strip_newline_in_stdout=False)
             return self.repo.git.execute(["git", *args], env=env)
         except GitCommandError as error:
             detail = (error.stderr or "").replace("stderr:", "").strip(" '\n")

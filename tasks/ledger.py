@@ -24,6 +24,7 @@ class Outcome:
     failures: dict[str, str] = field(default_factory=dict)    # task name -> reason
     index_digest: str | None = None
     recorded: bool = False
+    superseded: str | None = None   # why latest and the record were left to a newer run
 
 
 class Ledger:
@@ -48,6 +49,12 @@ class Ledger:
         with self._lock:
             self._outcomes[service].recorded = True
 
+    def superseded(self, service: str, reason: str) -> None:
+        """Not a failure: a newer state is published, and this run leaves it."""
+        with self._lock:
+            self._outcomes[service].superseded = reason
+        say(f"{service}: superseded, latest and the record left as they are: {reason}")
+
     def failures(self, service: str) -> dict[str, str]:
         with self._lock:
             return dict(self._outcomes[service].failures)
@@ -65,13 +72,13 @@ class Ledger:
         try:
             action()
         except StageFailed as error:
-            self._fail(service, task_name, str(error))
+            self.fail(service, task_name, str(error))
         except Exception as error:  # a bug must not stop the other services either
-            self._fail(service, task_name, "".join(
+            self.fail(service, task_name, "".join(
                 traceback.format_exception(type(error), error, error.__traceback__)).strip())
         return True
 
-    def _fail(self, service: str, task_name: str, message: str) -> None:
+    def fail(self, service: str, task_name: str, message: str) -> None:
         with self._lock:
             self._outcomes[service].failures[task_name] = message
         say(f"FAILED {task_name}: {message}")

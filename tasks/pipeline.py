@@ -1,6 +1,7 @@
 """The run: the catalogue and the settings, the parts that talk to the world
-(made when first needed, so that ``doit list`` makes none), the facts
-gathered about the services, and the ledger of what became of each."""
+(made when first needed, so that ``doit list`` makes none: the registry,
+the builder, the catalogue's remote), the facts gathered about the
+services, and the ledger of what became of each."""
 from __future__ import annotations
 
 import threading
@@ -11,6 +12,7 @@ from .catalogue import Catalogue, Service
 from .facts import Facts
 from .ledger import Ledger
 from .registry import RegistryClient
+from .remote import CatalogueRemote
 
 
 class Pipeline:
@@ -24,6 +26,7 @@ class Pipeline:
         self._parts_lock = threading.Lock()
         self._registry: RegistryClient | None = None
         self._builder: Builder | None = None
+        self._remote: CatalogueRemote | None = None
 
     @property
     def registry(self) -> RegistryClient:
@@ -39,6 +42,13 @@ class Pipeline:
             if self._builder is None:
                 self._builder = select(self.settings, registry)
             return self._builder
+
+    @property
+    def remote(self) -> CatalogueRemote:
+        with self._parts_lock:
+            if self._remote is None:
+                self._remote = CatalogueRemote(self.root, self.catalogue.path, self.settings, self.work_dir)
+            return self._remote
 
     def image(self, service: Service) -> str:
         return self.catalogue.image(service)

@@ -1,17 +1,21 @@
 """push-manifest: once every platform of a service is in the registry, one
-image index over them, annotated and tagged with the upstream commit and
-``latest`` (pushed last, so that it marks the index as done)."""
+OCI image index over them, annotated, put over the distribution API (so no
+builder is needed) under the short upstream commit, then, unless a newer
+state is already published, under the release tag and ``latest``: pushed
+last, as it marks the index as done."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from operator import attrgetter
 
-from . import graph, names
-from .builders import IndexRequest
+from . import decide_stale, graph, names
+from .builders import PlatformManifest
 from .catalogue import Service
 from .decide_stale import ServicePlan
 from .errors import StageFailed
 from .pipeline import Pipeline
+from .registry import OCI_INDEX
 
 
 def tasks(pipeline: Pipeline):
@@ -26,13 +30,31 @@ def prerequisites(service: Service) -> list[str]:
     return [names.fetch_task(service.name), *(names.build_task(service.name, p) for p in service.platforms)]
 
 
-def annotations(service: Service, plan: ServicePlan, created: datetime):
+def annotations(service: Service, plan: ServicePlan, created: datetime) -> dict[str, str]:
     version = plan.version or plan.commit[:names.SHORT_COMMIT]
-    return (("org.opencontainers.image.source", service.upstream),
-            (names.REVISION_ANNOTATION, plan.commit),
-            ("org.opencontainers.image.created", created.strftime("%Y-%m-%dT%H:%M:%SZ")),
-            ("org.opencontainers.image.version", version),
-            (names.INPUTS_ANNOTATION, plan.inputs))
+    return {"org.opencontainers.image.source": service.upstream,
+            names.REVISION_ANNOTATION: plan.commit,
+            "org.opencontainers.image.created": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "org.opencontainers.image.version": version,
+            names.INPUTS_ANNOTATION: plan.inputs}
+
+
+def image_index(manifests: list[PlatformManifest], annotations: dict[str, str]) -> bytes:
+    """An OCI image index over platform manifests already in the repository;
+    a platform pushed as an index of its own (the image and its attestation
+    manifests) brings its entries as they are."""
+    entries = []
+    for manifest in manifests:
+        if manifest.entries:
+            entries.extend(manifest.entries)
+            continue
+        os_name, arch, *variant = manifest.platform.split("/")
+        platform = {"architecture": arch, "os": os_name, **({"variant": variant[0]} if variant else {})}
+        entries.append({"mediaType": manifest.media_type, "digest": manifest.digest,
+                        "size": manifest.size, "platform": platform})
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries,
+             "annotations": dict(sorted(annotations.items()))}
+    return json.dumps(index, indent=2).encode()
 
 
 def push(pipeline: Pipeline, service: Service) -> None:
@@ -41,11 +63,33 @@ def push(pipeline: Pipeline, service: Service) -> None:
     missing = [platform for platform, manifest in found.items() if manifest is None]
     if missing:
         raise StageFailed(f"index not pushed: no image yet for {', '.join(missing)}")
-    request = IndexRequest(repository=pipeline.image(service),
-                           tags=names.index_tags(plan.commit, plan.version),
-                           manifests=tuple(found.values()),
-                           annotations=annotations(service, plan, datetime.now(timezone.utc)))
-    digest = pipeline.builder.push_index(request, pipeline.work_dir / "builder")
+    repository = pipeline.image(service)
+    body = image_index(list(found.values()), annotations(service, plan, datetime.now(timezone.utc)))
+    commit_tag, *moving_tags = names.index_tags(plan.commit, plan.version)
+    digest = pipeline.registry.put_manifest(repository, commit_tag, body, OCI_INDEX)
+    print(f"{service.name}: pushed index {digest} as {repository}:{commit_tag}")
+
+    reason = superseded(pipeline, service, plan)
+    if reason:
+        pipeline.ledger.superseded(service.name, reason)
+        return
+    # The distribution API has no conditional write (no compare-and-swap on
+    # a tag), and the upstream, the catalogue's remote and the registry share
+    # no transaction: the window between the checks above and these writes
+    # cannot be closed, only kept to the requests themselves.
+    for tag in moving_tags:
+        pipeline.registry.put_manifest(repository, tag, body, OCI_INDEX)
     pipeline.ledger.indexed(service.name, digest)
-    print(f"{service.name}: pushed index {digest} as "
-          + ", ".join(f"{request.repository}:{tag}" for tag in request.tags))
+    print(f"{service.name}: {', '.join(f'{repository}:{tag}' for tag in moving_tags)} now {digest}")
+
+
+def superseded(pipeline: Pipeline, service: Service, plan: ServicePlan) -> str | None:
+    """Why ``latest`` must stay as it is, asked of the catalogue's remote and
+    then, last, of upstream: the checks closest to the write come last."""
+    try:
+        remote = pipeline.remote
+        recorded_now = remote.records(remote.head()).get(service.name)
+    except StageFailed as error:
+        raise StageFailed(f"latest not moved: what other runs recorded cannot be read: {error}") from None
+    return decide_stale.superseded_by(plan.commit, pipeline.facts.upstream_now(service), service.published,
+                                      recorded_now, plan.record)

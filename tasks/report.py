@@ -15,7 +15,7 @@ from .errors import StageFailed
 from .pipeline import Pipeline
 
 # What became of a service in this run.
-STATUSES = ("built", "recorded", "skipped", "failed", "pending")
+STATUSES = ("built", "recorded", "skipped", "failed", "pending", "superseded")
 
 
 def reporter_for(pipeline: Pipeline):
@@ -49,6 +49,8 @@ def service_reports(pipeline: Pipeline) -> list[dict]:
             plan = None
         if outcome.failures:
             status = "failed"
+        elif outcome.superseded:
+            status = "superseded"
         elif outcome.index_digest:
             status = "built"
         elif outcome.recorded:
@@ -68,6 +70,7 @@ def service_reports(pipeline: Pipeline) -> list[dict]:
             "index_digest": outcome.index_digest,
             "tags": list(names.index_tags(plan.commit, plan.version)) if outcome.index_digest else [],
             "errors": dict(outcome.failures),
+            "superseded": outcome.superseded,
         })
     return reports
 
@@ -82,6 +85,8 @@ def summary(reports: list[dict]) -> list[str]:
             details.append(f"index {report['index_digest'][:19]}")
         if report["recorded"]:
             details.append("recorded")
+        if report["superseded"]:
+            details.append(f"left latest and the record to a newer state: {report['superseded']}")
         details += [f"{task}: {reason.splitlines()[0]}" for task, reason in report["errors"].items()]
         commit = (report["commit"] or "-")[:12]
         rows.append((report["service"], commit, report["status"], "; ".join(details)))

@@ -121,3 +121,11 @@ MALFORMED = [
 @pytest.mark.parametrize("catalogue, message", MALFORMED)
 def test_a_malformed_catalogue_stops_everything_with_a_precise_message(tmp_path, catalogue, message):
     assert_stopped_before_any_work(tmp_path, doit_in(tmp_path, catalogue), message)
+
+
+@pytest.mark.parametrize("command", [(), ("list",)], ids=["doit", "doit list"])
+def test_a_catalogue_that_is_not_utf8_gets_the_same_clear_message(tmp_path, command):
+    latin1 = GOOD.replace("branch: main", "branch: main  # caf\u00e9").encode("latin-1")
+    result = doit_in(tmp_path, latin1, None, *command)
+    assert_stopped_before_any_work(tmp_path, result, "services.yml: line 5: not UTF-8 text (byte 0xe9); "
+                                                     "save the catalogue as UTF-8")

@@ -1,8 +1,13 @@
 """commit-hash's round trip of the catalogue: records written in, every
-comment, the order and the quoting of everything else kept."""
+comment, the order and the quoting of everything else kept, and the file's
+document marker, byte-order mark and line endings."""
+import codecs
+
+import pytest
+
 from sandbox.minimal_project import CATALOGUE as GOOD
 from tasks.catalogue import Record
-from tasks.commit_hash import with_published
+from tasks.commit_hash import rewrite, with_published
 
 
 def test_record_keeps_comments_order_and_quoting():
@@ -46,3 +51,64 @@ def test_record_writes_base_digests_above_the_next_heading():
     assert written_text.endswith(
         "    published:\n      commit: " + "a" * 40 + "\n      inputs: " + "b" * 16
         + "\n      bases:\n        alpine:3.20: " + digest + "\n  # heading of the next\n  next:\n    upstream: x\n")
+
+
+CATALOGUE_WITH_EVERYTHING = """\
+# A comment above the document start marker
+---
+# heading
+image_prefix: registry.example.org/p  # trailing comment
+services:
+  a:
+    upstream: https://x/a
+    branch: main
+    platforms: [linux/amd64]
+  # heading of b
+  b:
+    upstream: https://x/b
+    branch: main
+    platforms: [linux/amd64]
+
+# A final comment block,
+# two lines long.
+"""
+
+
+@pytest.mark.parametrize("bom", [b"", codecs.BOM_UTF8], ids=["no-bom", "bom"])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
+@pytest.mark.parametrize("marker", [True, False], ids=["marker", "no-marker"])
+def test_rewrite_keeps_every_line_in_order_with_its_marker_bom_and_line_endings(bom, newline, marker):
+    text = CATALOGUE_WITH_EVERYTHING if marker else CATALOGUE_WITH_EVERYTHING.replace("---\n", "")
+    content = bom + text.replace("\n", newline).encode()
+
+    written_content, written = rewrite(content, {"a": record("a", "b"), "b": record("c", "d")})
+
+    assert written == ["a", "b"] and written_content.startswith(bom)
+    original = content[len(bom):].decode().splitlines(keepends=True)
+    lines = written_content[len(bom):].decode().splitlines(keepends=True)
+    assert all(line.endswith(newline) for line in lines)
+    assert [line for line in lines if line in original] == original
+    added = [line.rstrip() for line in lines if line not in original]
+    assert added == ["    published:", "      commit: " + "a" * 40, "      inputs: " + "b" * 16,
+                     "    published:", "      commit: " + "c" * 40, "      inputs: " + "d" * 16]
+    assert rewrite(written_content, {"a": record("a", "b")}) == (written_content, [])
+
+
+def test_the_real_commit_back_keeps_the_files_marker_bom_crlf_and_final_comments(sandbox):
+    """Through doit and git: the catalogue as the remote holds it after the
+    commit-back is the maintainer's file, byte for byte, plus the records."""
+    text = sandbox.services_yml()
+    styled = (codecs.BOM_UTF8 + ("---\n" + text + "\n# A final comment block,\n# two lines long.\n")
+              .replace("\n", "\r\n").encode())
+    sandbox.commit_change("services.yml", styled)
+    sandbox.fresh_job()
+
+    sandbox.doit()
+
+    after = sandbox.repo.remote_bytes("services.yml")
+    assert after.startswith(codecs.BOM_UTF8 + b"---\r\n")
+    assert b"\n" not in after.replace(b"\r\n", b"")
+    original, lines = styled.split(b"\r\n"), after.split(b"\r\n")
+    assert [line for line in lines if line in original] == original
+    assert sum(line.strip() == b"published:" for line in lines) == 2
+    assert set(sandbox.records()) == {"hello-web", "hello-cli"}

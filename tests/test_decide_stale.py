@@ -74,3 +74,17 @@ def test_newest_tag_by_semver_ignores_pre_releases_and_compares_numbers():
     assert ds.newest_tag(tags + ["v1.11.0"], "semver") == "v1.11.0"
     assert ds.newest_tag(tags, r"v1\.10\.0-rc\d+") == "v1.10.0-rc1"
     assert ds.newest_tag(["nightly"], "semver") is None
+
+
+def test_superseded_when_upstream_moved_on_or_another_run_recorded_since():
+    ours, older, newer = Record(COMMIT, "aa"), Record("e" * 40, "aa"), Record("f" * 40, "bb")
+    assert ds.superseded_by(COMMIT, COMMIT, older, older, ours) is None
+    assert ds.superseded_by(COMMIT, COMMIT, None, None, ours) is None
+    assert ds.superseded_by(COMMIT, COMMIT, older, ours, ours) is None       # an identical run recorded it
+    assert ds.superseded_by(COMMIT, "f" * 40, older, older, ours) == "upstream now points at ffffffffffff"
+    assert ds.superseded_by(COMMIT, COMMIT, older, newer, ours) == (
+        "another run recorded ffffffffffff (build inputs bb) since this run started")
+    assert ds.superseded_by(COMMIT, COMMIT, older, None, ours) == (
+        "another run recorded the removal of its record since this run started")
+    # Going back on purpose: upstream itself points at the older commit now.
+    assert ds.superseded_by("e" * 40, "e" * 40, ours, ours, older) is None

@@ -79,7 +79,7 @@ def test_unreachable_upstream_fails_only_its_service(make_sandbox, client):
     assert set(box.records()) == {"hello-web", "hello-cli"}
     assert client.manifest(f"{box.prefix}/hello-api", "latest") is None
     summary = result.stdout[result.stdout.index("privacy-oci summary:"):]
-    assert "services: 2 built, 0 recorded, 0 skipped, 1 failed, 0 pending" in summary
+    assert "services: 2 built, 0 recorded, 0 skipped, 1 failed, 0 pending, 0 superseded;" in summary
 
 
 def test_deleted_branch_fails_with_the_ref_named(sandbox):
@@ -134,10 +134,13 @@ def secrets(sandbox):
     return sandbox
 
 
-def test_secrets_stay_hidden_when_the_push_is_refused(secrets):
+def test_secrets_stay_hidden_when_the_push_is_refused(secrets, client):
+    """A remote that may be read but refuses the push: the images are
+    published all the same, nothing is recorded, and the token stays hidden."""
     server = RefusingGitServer()
     try:
-        git("remote", "add", "locked", server.url, cwd=secrets.checkout)
+        git("remote", "add", "locked", str(secrets.repo.remote), cwd=secrets.checkout)
+        git("remote", "set-url", "--push", "locked", server.url, cwd=secrets.checkout)
         secrets.env["PRIVACY_OCI_GIT_REMOTE"] = "locked"
         result = secrets.doit(check=False)
     finally:
@@ -146,6 +149,7 @@ def test_secrets_stay_hidden_when_the_push_is_refused(secrets):
     assert "commit-hash: push to locked main failed" in result.stdout + result.stderr
     assert server.credentials and server.credentials[-1] == f"oauth2:{TOKEN}"   # the token was used
     assert secrets.records() == {}
+    assert client.manifest(f"{secrets.prefix}/hello-web", "latest") is not None
     assert_no_secret_anywhere(secrets, result)
 
 
@@ -154,7 +158,9 @@ def test_secrets_stay_hidden_when_the_remote_is_unreachable(secrets):
     secrets.env["PRIVACY_OCI_GIT_REMOTE"] = "nowhere"
     result = secrets.doit(check=False)
     assert result.returncode != 0
-    assert "commit-hash: push to nowhere main failed" in result.stdout + result.stderr
+    for service in ("hello-web", "hello-cli"):   # latest is not moved without knowing what was recorded
+        assert f"FAILED push-manifest:{service}: latest not moved: what other runs recorded cannot be read" \
+            in result.stderr
     assert_no_secret_anywhere(secrets, result)
 
 

@@ -58,7 +58,7 @@ def test_first_run_publishes_index_and_records_one_skip_ci_commit(sandbox, clien
     assert sorted(added) == sorted(expected_added)
     log = sandbox.repo.remote_log()
     assert len(log) == 2 and "[skip ci]" in log[0]
-    assert "services: 2 built, 0 recorded, 0 skipped, 0 failed, 0 pending; 3 platform image(s) pushed" in run.stdout
+    assert "services: 2 built, 0 recorded, 0 skipped, 0 failed, 0 pending, 0 superseded; 3 platform image(s) pushed" in run.stdout
     report = {r["service"]: r for r in json.loads((sandbox.checkout / ".work" / "report.json").read_text())["services"]}
     for name, architectures in expected.items():
         entry = report[name]
@@ -84,7 +84,7 @@ def test_second_run_does_nothing_also_from_a_fresh_clone(sandbox):
     assert sandbox.registry_snapshot() == snapshot
     assert sandbox.repo.remote_log() == log
     for run in (again, fresh):
-        assert "services: 0 built, 0 recorded, 2 skipped, 0 failed, 0 pending; 0 platform image(s) pushed" in run.stdout
+        assert "services: 0 built, 0 recorded, 2 skipped, 0 failed, 0 pending, 0 superseded; 0 platform image(s) pushed" in run.stdout
         assert "\n.  " not in run.stdout  # doit's mark of an executed task
 
 

@@ -38,7 +38,7 @@ def test_failed_arm64_is_retried_alone_from_a_fresh_job(make_sandbox, payloads, 
     web_line = next(line for line in summary.splitlines() if line.strip().startswith("hello-web"))
     assert " failed " in web_line and "build:hello-web:arm64: buildah build exited" in web_line
     assert "503" in web_line, first.stderr  # the reason, from the builder's own output
-    assert "services: 1 built, 0 recorded, 0 skipped, 1 failed, 0 pending; 2 platform image(s) pushed" in summary
+    assert "services: 1 built, 0 recorded, 0 skipped, 1 failed, 0 pending, 0 superseded; 2 platform image(s) pushed" in summary
     assert client.manifest(web, "latest") is None                      # no index
     assert index_platforms(client, cli) == {"amd64"}                   # the other service published
     records = box.records()
@@ -53,15 +53,8 @@ def test_failed_arm64_is_retried_alone_from_a_fresh_job(make_sandbox, payloads, 
     assert index_platforms(client, web) == {"amd64", "arm64"}
     assert set(box.records()) == {"hello-web", "hello-cli"}
     assert records["hello-cli"] == box.records()["hello-cli"]
-    assert "services: 1 built, 0 recorded, 1 skipped, 0 failed, 0 pending; 1 platform image(s) pushed" in second.stdout
+    assert "services: 1 built, 0 recorded, 1 skipped, 0 failed, 0 pending, 0 superseded; 1 platform image(s) pushed" in second.stdout
     assert payloads.requests.count("/aarch64") == 2 and payloads.requests.count("/x86_64") == 2
-
-
-def start_doit(box) -> subprocess.Popen:
-    """``doit`` in its own process group, to be killed whole, as a cancelled
-    CI job is."""
-    return subprocess.Popen(["doit"], cwd=box.checkout, env=box.env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def kill(process: subprocess.Popen) -> None:
@@ -86,7 +79,7 @@ def assert_fully_published(box, client):
 
 
 def test_killed_during_a_build_then_run_again(sandbox, client):
-    process = start_doit(sandbox)
+    process = sandbox.start_doit()
     deadline = time.monotonic() + 300
     while ("hello-web", "linux/arm64") not in _peek_builds(sandbox):
         assert process.poll() is None, "doit finished before it could be killed"
@@ -117,7 +110,7 @@ def test_killed_during_the_index_push_then_run_again(make_sandbox, registry, cli
     with FaultProxy(registry.host, after=kill_after_first_index_tag) as proxy:
         box = make_sandbox(registry_host=proxy.host)
         state["commit_tag"] = _head(box, "hello-web")[:12]
-        state["process"] = start_doit(box)
+        state["process"] = box.start_doit()
         assert state["process"].wait(timeout=300) == -signal.SIGKILL
 
         web = f"{box.prefix}/hello-web"

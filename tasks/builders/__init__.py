@@ -1,10 +1,11 @@
 """Builders: the one small interface the graph builds images through.
 
 A builder builds one platform of a service from a source tree and pushes it
-under a tag (returning the pushed manifest's digest), and assembles an image
-index from platform manifests already in the registry. Adding podman or
-kaniko means adding a module here and a line to ``BUILDERS``; the graph, the
-settings check and the selection do not change.
+under a tag, returning the pushed manifest's digest. (The index over the
+platforms is put over the distribution API by push-manifest, whatever the
+builder.) Adding podman or kaniko means adding a module here and a line to
+``BUILDERS``; the graph, the settings check and the selection do not
+change.
 """
 from __future__ import annotations
 
@@ -59,14 +60,6 @@ class PlatformManifest:
     entries: tuple[dict, ...] = ()
 
 
-@dataclass(frozen=True)
-class IndexRequest:
-    repository: str
-    tags: tuple[str, ...]
-    manifests: tuple[PlatformManifest, ...]
-    annotations: tuple[tuple[str, str], ...]
-
-
 class Builder(ABC):
     def __init__(self, registry, settings):
         self.registry = registry
@@ -80,10 +73,6 @@ class Builder(ABC):
     @abstractmethod
     def build(self, request: BuildRequest, work_dir: Path) -> str:
         """Build and push one platform image; return the pushed digest."""
-
-    @abstractmethod
-    def push_index(self, request: IndexRequest, work_dir: Path) -> str:
-        """Push one image index under every tag, ``latest`` last; return its digest."""
 
 
 def run(command: list[str], what: str, env: Mapping[str, str]) -> None:

@@ -1,6 +1,5 @@
 """The Docker buildx builder, the CI default: one ``docker buildx build`` per
-platform, pushed under its tag, digest read from ``--metadata-file``; the
-index made with ``docker buildx imagetools create`` from those digests."""
+platform, pushed under its tag, digest read from ``--metadata-file``."""
 from __future__ import annotations
 
 import json
@@ -10,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from ..registry import is_loopback, split_reference
-from . import Builder, BuildError, BuildRequest, IndexRequest, run
+from . import Builder, BuildError, BuildRequest, run
 
 
 class BuildxBuilder(Builder):
@@ -53,29 +52,3 @@ class BuildxBuilder(Builder):
                 return json.loads(metadata_file.read_text())["containerimage.digest"]
             except (OSError, ValueError, KeyError):
                 raise BuildError("docker buildx build wrote no image digest to its metadata file") from None
-
-    def index_commands(self, request: IndexRequest, index_digest: str | None) -> list[list[str]]:
-        """The first command creates the index under every tag but ``latest``;
-        the second copies it, by digest, to ``latest`` (which marks it done)."""
-        *first_tags, last_tag = request.tags
-        create = [self.docker, "buildx", "imagetools", "create"]
-        for name, value in request.annotations:
-            create += ["--annotation", f"index:{name}={value}"]
-        for tag in first_tags:
-            create += ["--tag", f"{request.repository}:{tag}"]
-        create += [f"{request.repository}@{m.digest}" for m in request.manifests]
-        copy = [self.docker, "buildx", "imagetools", "create",
-                "--tag", f"{request.repository}:{last_tag}",
-                f"{request.repository}@{index_digest}"]
-        return [create, copy]
-
-    def push_index(self, request: IndexRequest, work_dir: Path) -> str:
-        create, _ = self.index_commands(request, None)
-        run(create, "docker buildx imagetools create", self.settings.environ)
-        first_tag = request.tags[0]
-        pushed = self.registry.manifest(request.repository, first_tag, head=True)
-        if pushed is None:
-            raise BuildError(f"imagetools create did not publish {request.repository}:{first_tag}")
-        _, copy = self.index_commands(request, pushed.digest)
-        run(copy, "docker buildx imagetools create", self.settings.environ)
-        return pushed.digest

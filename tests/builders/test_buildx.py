@@ -1,7 +1,6 @@
 """The buildx builder's command lines, argument by argument. No Docker engine
 runs here, so a stand-in ``docker`` records its arguments; they are checked
-against the flags the Docker documentation gives for ``docker buildx build``
-and ``docker buildx imagetools create``."""
+against the flags the Docker documentation gives for ``docker buildx build``."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.builders import BuildRequest, IndexRequest, PlatformManifest, select
+from tasks.builders import BuildRequest, select
 from tasks.builders.buildx import BuildxBuilder
 from tasks.registry import RegistryClient
 from tasks.settings import Settings
@@ -25,9 +24,6 @@ IMAGE_EXPORTER_KEYS = {"type", "name", "push", "push-by-digest", "registry.insec
                        "name-canonical", "compression", "oci-mediatypes"}
 # docs.docker.com/build/cache/backends/registry/
 REGISTRY_CACHE_KEYS = {"type", "ref", "mode", "oci-mediatypes", "image-manifest", "compression"}
-# docs.docker.com/reference/cli/docker/buildx/imagetools/create/
-IMAGETOOLS_FLAGS_WITH_VALUE = {"--annotation", "--tag", "--file", "--metadata-file", "--platform"}
-ANNOTATION_TYPES = {"index", "manifest-descriptor"}
 
 FAKE_DOCKER = """#!/usr/bin/env python3
 import json, sys
@@ -114,32 +110,6 @@ def test_build_command_marks_loopback_registry_insecure():
     args = builder.build_command(request("127.0.0.1:5000/p/scribe:t"), Path("/tmp/m.json"))
     output = key_values(args[args.index("--output") + 1])
     assert output["registry.insecure"] == "true"
-
-
-def test_index_commands_annotate_the_index_and_tag_latest_last():
-    builder = BuildxBuilder(RegistryClient(), Settings.from_environ({}))
-    index = IndexRequest(
-        repository="registry.example.org/g/p/scribe",
-        tags=("0123456789ab", "latest"),
-        manifests=(PlatformManifest("linux/amd64", "sha256:" + "1" * 64, "m", 1),
-                   PlatformManifest("linux/arm64", "sha256:" + "2" * 64, "m", 1)),
-        annotations=(("org.opencontainers.image.revision", "c" * 40),
-                     ("org.opencontainers.image.source", "https://git.example.org/scribe")))
-    create, copy = builder.index_commands(index, "sha256:" + "9" * 64)
-
-    assert create[:4] == copy[:4] == ["docker", "buildx", "imagetools", "create"]
-    options, sources = check_documented(create[4:], IMAGETOOLS_FLAGS_WITH_VALUE, set())
-    assert options["--tag"] == ["registry.example.org/g/p/scribe:0123456789ab"]
-    assert sources == ["registry.example.org/g/p/scribe@sha256:" + "1" * 64,
-                       "registry.example.org/g/p/scribe@sha256:" + "2" * 64]
-    for annotation in options["--annotation"]:
-        kind, _, pair = annotation.partition(":")
-        assert kind in ANNOTATION_TYPES and "=" in pair
-    assert options["--annotation"] == ["index:org.opencontainers.image.revision=" + "c" * 40,
-                                       "index:org.opencontainers.image.source=https://git.example.org/scribe"]
-    options, sources = check_documented(copy[4:], IMAGETOOLS_FLAGS_WITH_VALUE, set())
-    assert options == {"--tag": ["registry.example.org/g/p/scribe:latest"]}
-    assert sources == ["registry.example.org/g/p/scribe@sha256:" + "9" * 64]
 
 
 @pytest.fixture

@@ -1,0 +1,85 @@
+"""The catalogue's own remote: where commit-hash pushes the records, and
+where a run reads what other runs recorded since it started.
+
+Reading goes through the checkout's own git set-up (on a CI runner, the job
+token, which may read its project), so a token that can no longer push does
+not keep the images from being published. Pushing authenticates with
+PRIVACY_OCI_GIT_TOKEN when it is set (see ``tasks.git``). Commits are made
+and pushed without touching the checkout's files or index; the checkout is
+brought along afterwards when that is a fast-forward.
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from . import git
+from .catalogue import CatalogueError, Record, parse_record
+from .git import GitError
+
+REJECTED_BECAUSE_REMOTE_MOVED = ("non-fast-forward", "fetch first", "[rejected]", "stale info")
+
+
+class CatalogueRemote:
+    def __init__(self, root: Path, catalogue_path: Path, settings, work_dir: Path):
+        self.settings = settings
+        self.work_dir = work_dir
+        self.repository = git.Repository(root, settings.environ)
+        self.path = str(catalogue_path.relative_to(root))
+        self.remote = settings.git_remote
+        self.branch = settings.git_branch or self.repository.current_branch()
+        self.credentials = ((git.askpass_helper(work_dir), settings.git_user, settings.git_token)
+                            if settings.git_token else None)
+        self._fetch_lock = threading.Lock()   # a fetch answers through FETCH_HEAD, one at a time
+
+    @property
+    def start(self) -> str:
+        """The commit the checkout is at: the catalogue this run read."""
+        return self.repository.head
+
+    def head(self) -> str:
+        """The commit the remote branch points at now."""
+        with self._fetch_lock:
+            return self.repository.fetch(self.remote, self.branch)
+
+    def text(self, commit: str) -> bytes:
+        """The catalogue as ``commit`` has it, byte for byte."""
+        return self.repository.show(commit, self.path)
+
+    def records(self, commit: str) -> dict[str, Record | None]:
+        """service -> the record the catalogue at ``commit`` holds."""
+        try:
+            services = (YAML(typ="safe").load(self.text(commit).decode("utf-8-sig")) or {}).get("services") or {}
+            return {str(name): parse_record((settings or {}).get("published"), f"{self.path} at {commit[:12]}")
+                    for name, settings in services.items()}
+        except (UnicodeDecodeError, YAMLError, CatalogueError, AttributeError) as error:
+            raise GitError(f"{self.remote} {self.branch}: the catalogue at {commit[:12]} cannot be read: {error}") \
+                from None
+
+    def commit(self, parent: str, text: bytes, message: str) -> str:
+        identity = self.repository.identity(*self.settings.git_identity)
+        return self.repository.commit_file(parent, self.path, text, message, identity, self.work_dir / "commit-hash")
+
+    def push(self, commit: str) -> bool:
+        """True when pushed, False when the remote moved on; raises otherwise."""
+        try:
+            self.repository.push(self.remote, commit, self.branch, self.settings.git_push_options, self.credentials)
+            return True
+        except GitError as error:
+            if any(sign in str(error) for sign in REJECTED_BECAUSE_REMOTE_MOVED):
+                return False
+            raise GitError(f"push to {self.remote} {self.branch} failed: {error}") from None
+
+    def catch_up(self, commit: str) -> str | None:
+        """Bring the checkout to ``commit`` when that is a fast-forward; the
+        reason when it is left as it was."""
+        if self.repository.head == commit:
+            return None
+        try:
+            self.repository.fast_forward(commit)
+            return None
+        except GitError as error:
+            return str(error)
