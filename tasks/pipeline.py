@@ -11,7 +11,8 @@ from .builders import Builder, select
 from .catalogue import Catalogue, Service
 from .facts import Facts
 from .ledger import Ledger
-from .registry import RegistryClient
+from .registry import RegistryClient, split_reference
+from .registry_auth import load as load_credentials
 from .remote import CatalogueRemote
 
 
@@ -32,7 +33,8 @@ class Pipeline:
     def registry(self) -> RegistryClient:
         with self._parts_lock:
             if self._registry is None:
-                self._registry = RegistryClient(self.settings.registry_user, self.settings.registry_password)
+                prefix_host, _ = split_reference(self.catalogue.image_prefix)
+                self._registry = RegistryClient(load_credentials(self.settings, prefix_host))
             return self._registry
 
     @property

@@ -2,8 +2,11 @@
 published (manifests by tag), read it back, and put an image index.
 
 Registries on loopback are spoken to over plain HTTP, as Docker treats them;
-all others over HTTPS. Credentials are sent only to the registry (or the
-token service it names), never logged.
+all others over HTTPS. Credentials go only to the host they are configured
+for (see ``tasks.registry_auth``): a registry's Basic challenge gets the
+registry's, a token service gets its own host's, and only over HTTPS (or on
+loopback). Everything else is asked anonymously. Credentials are never
+logged.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import threading
 from dataclasses import dataclass
 
 from .errors import StageFailed
+from .registry_auth import Credentials
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -81,9 +85,8 @@ class RegistryClient:
     """One client per run; connections are reused and it is safe to share
     between threads for the requests made here."""
 
-    def __init__(self, user: str | None = None, password: str | None = None):
-        self._user = user
-        self._password = password
+    def __init__(self, credentials: Credentials | None = None):
+        self._credentials = credentials or Credentials()
         self._tokens: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
         # requests is imported when a client is made: `doit list` makes none.
@@ -134,7 +137,7 @@ class RegistryClient:
             headers["Authorization"] = token
         response = self._send(method, url, headers, data)
         if response.status_code == 401 and "WWW-Authenticate" in response.headers:
-            headers["Authorization"] = self._authorize(host, scope, response.headers["WWW-Authenticate"])
+            headers["Authorization"] = self._authorize(host, name, scope, response.headers["WWW-Authenticate"])
             response = self._send(method, url, headers, data)
         return response
 
@@ -144,28 +147,48 @@ class RegistryClient:
         except self._requests.RequestException as error:
             raise RegistryError(f"registry unreachable: {type(error).__name__} for {method} {url}") from None
 
-    def _authorize(self, host, scope, challenge) -> str:
+    def _authorize(self, host: str, name: str, scope: str, challenge: str) -> str:
         scheme, _, params = challenge.partition(" ")
         if scheme.lower() == "basic":
-            if not self._user:
-                raise RegistryError(f"{host} asks for credentials: set PRIVACY_OCI_REGISTRY_USER "
-                                    "and PRIVACY_OCI_REGISTRY_PASSWORD")
-            value = self._requests.auth._basic_auth_str(self._user, self._password or "")
+            credential = self._credentials.for_host(host, name)
+            if credential is None:
+                raise RegistryError(f"{host} asks for credentials and none are configured for it: set "
+                                    "PRIVACY_OCI_REGISTRY_USER and PRIVACY_OCI_REGISTRY_PASSWORD (for the image "
+                                    "prefix's registry) or give it an entry in DOCKER_AUTH_CONFIG")
+            value = self._requests.auth._basic_auth_str(credential.user, credential.password)
         else:
-            fields = dict(re.findall(r'(\w+)="([^"]*)"', params))
-            auth = (self._user, self._password or "") if self._user else None
-            try:
-                response = self._session.get(fields["realm"], auth=auth, timeout=TIMEOUT_SECONDS,
-                                             params={"service": fields.get("service", ""), "scope": scope})
-            except (KeyError, self._requests.RequestException):
-                raise RegistryError(f"{host}: token service unreachable") from None
-            if response.status_code != 200:
-                raise RegistryError(f"{host}: credentials refused for {scope} (HTTP {response.status_code})")
-            body = response.json()
-            value = "Bearer " + (body.get("token") or body.get("access_token") or "")
+            value = "Bearer " + self._token(host, name, scope, dict(re.findall(r'(\w+)="([^"]*)"', params)))
         with self._lock:
             self._tokens[(host, scope)] = value
         return value
+
+    def _token(self, host: str, name: str, scope: str, challenge: dict) -> str:
+        """A token from the service the registry named: with the credentials
+        configured for that service's own host, when it is spoken to over
+        HTTPS or on loopback; anonymously otherwise."""
+        from urllib.parse import urlsplit
+        realm = urlsplit(challenge.get("realm", ""))
+        if realm.scheme not in ("http", "https") or not realm.netloc:
+            raise RegistryError(f"{host}: its token challenge names no usable token service")
+        credential = self._credentials.for_host(realm.netloc, name)
+        if credential and realm.scheme != "https" and not is_loopback(realm.netloc):
+            credential = None   # never over plain HTTP to another machine
+        try:
+            response = self._session.get(realm.geturl(), timeout=TIMEOUT_SECONDS,
+                                         auth=(credential.user, credential.password) if credential else None,
+                                         params={"service": challenge.get("service", ""), "scope": scope})
+        except self._requests.RequestException:
+            raise RegistryError(f"{host}: its token service {realm.netloc} is unreachable") from None
+        if response.status_code != 200:
+            shown = f"the credentials from {credential.source}" if credential else \
+                f"an anonymous request (no credentials are configured for {realm.netloc})"
+            raise RegistryError(f"{host}: its token service {realm.netloc} refused {shown} for {scope} "
+                                f"(HTTP {response.status_code})")
+        try:
+            body = response.json()
+        except ValueError:
+            raise RegistryError(f"{host}: its token service {realm.netloc} answered no token") from None
+        return body.get("token") or body.get("access_token") or ""
 
     @staticmethod
     def _check(response, what):

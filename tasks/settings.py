@@ -30,6 +30,14 @@ class Settings:
     docker: str = "docker"
     registry_user: str | None = None
     registry_password: str | None = field(default=None, repr=False)
+    registry_user_source: str = ""          # the variable the user came from, for messages
+    ci_registry: str | None = None          # GitLab's registry host, and the instance that
+    ci_server_host: str | None = None       # issues its tokens: the job's credentials go to both
+    docker_auth_config: str | None = field(default=None, repr=False)
+    registry_auth_file: str | None = None   # where the containers tools keep credentials
+    xdg_runtime_dir: str | None = None
+    docker_config: str | None = None        # where Docker keeps them
+    home: str | None = None
     git_token: str | None = field(default=None, repr=False)
     git_user: str = "oauth2"
     git_remote: str = "origin"
@@ -74,6 +82,15 @@ class Settings:
             docker=get("PRIVACY_OCI_DOCKER") or "docker",
             registry_user=get("PRIVACY_OCI_REGISTRY_USER", "CI_REGISTRY_USER"),
             registry_password=get("PRIVACY_OCI_REGISTRY_PASSWORD", "CI_REGISTRY_PASSWORD"),
+            registry_user_source=next((n for n in ("PRIVACY_OCI_REGISTRY_USER", "CI_REGISTRY_USER")
+                                       if environ.get(n)), ""),
+            ci_registry=get("CI_REGISTRY"),
+            ci_server_host=get("CI_SERVER_HOST"),
+            docker_auth_config=get("DOCKER_AUTH_CONFIG"),
+            registry_auth_file=get("REGISTRY_AUTH_FILE"),
+            xdg_runtime_dir=get("XDG_RUNTIME_DIR"),
+            docker_config=get("DOCKER_CONFIG"),
+            home=get("HOME"),
             git_token=get("PRIVACY_OCI_GIT_TOKEN"),
             git_user=get("PRIVACY_OCI_GIT_USER") or "oauth2",
             git_remote=remote,
