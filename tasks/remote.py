@@ -21,6 +21,8 @@ from .catalogue import CatalogueError, Record, parse_record
 from .git import GitError
 
 REJECTED_BECAUSE_REMOTE_MOVED = ("non-fast-forward", "fetch first", "[rejected]", "stale info")
+FORBIDDEN = ("returned error: 403", "HTTP 403", "403 Forbidden")
+REFUSED = ("Authentication failed", "returned error: 401", "HTTP Basic: Access denied")
 
 
 class CatalogueRemote:
@@ -64,14 +66,34 @@ class CatalogueRemote:
         return self.repository.commit_file(parent, self.path, text, message, identity, self.work_dir / "commit-hash")
 
     def push(self, commit: str) -> bool:
-        """True when pushed, False when the remote moved on; raises otherwise."""
+        """True when pushed, False when the remote moved on; raises otherwise,
+        saying which credentials were used and what they lack."""
+        options = self.settings.git_push_options
         try:
-            self.repository.push(self.remote, commit, self.branch, self.settings.git_push_options, self.credentials)
+            if self.credentials:
+                url = self.repository.url(self.remote)
+                self.repository.push_apart(url, commit, self.branch, options, self.credentials,
+                                           self.work_dir / "commit-back.git")
+            else:
+                self.repository.push(self.remote, commit, self.branch, options)
             return True
         except GitError as error:
             if any(sign in str(error) for sign in REJECTED_BECAUSE_REMOTE_MOVED):
                 return False
-            raise GitError(f"push to {self.remote} {self.branch} failed: {error}") from None
+            raise GitError(f"push to {self.remote} {self.branch} failed: {error}{self._advice(str(error))}") \
+                from None
+
+    def _advice(self, error: str) -> str:
+        who = (f"the token in PRIVACY_OCI_GIT_TOKEN (user {self.settings.git_user})" if self.credentials
+               else "the checkout's own git credentials (on a CI runner: the job token); set PRIVACY_OCI_GIT_TOKEN")
+        if any(sign in error for sign in FORBIDDEN):
+            return (f" -- the push was made with {who}, which may not push to {self.branch}: it needs the "
+                    "write_repository scope and a role that may push there (Developer; Maintainer for a "
+                    "protected branch)")
+        if any(sign in error for sign in REFUSED):
+            return (f" -- the push was made with {who}, which was refused: expired, revoked or wrong. The images "
+                    "are published; once the token is replaced, the next run records them")
+        return ""
 
     def catch_up(self, commit: str) -> str | None:
         """Bring the checkout to ``commit`` when that is a fast-forward; the
