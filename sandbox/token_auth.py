@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from .http import QuietHandler
+from .http import Closing, LoopbackServer, QuietHandler
 from .registry import TokenAuth
 
 LIFETIME = 300  # seconds; the spec asks for at least 60
@@ -112,6 +112,31 @@ class TokenIssuer:
         body = {"token": token, "access_token": token, "expires_in": LIFETIME,
                 "issued_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         handler.reply(200, json.dumps(body).encode(), {"Content-Type": "application/json"})
+
+
+class TokenService(Closing):
+    """A token issuer on a loopback server of its own, its realm at
+    ``path``: Docker Hub's shape, where auth.docker.io is not the registry's
+    host. ``registry_auth`` is what the registry's config needs."""
+
+    def __init__(self, directory: Path, policy: Policy, service: str, issuer: str,
+                 address: str = "127.0.0.1", path: str = "/token"):
+        self.tokens = TokenIssuer(directory, policy, service, issuer)
+        tokens = self.tokens
+
+        class Handler(QuietHandler):
+            def do_GET(self):
+                if urlsplit(self.path).path == path:
+                    tokens.answer(self)
+                else:
+                    self.reply(404)
+
+        self.server = LoopbackServer(Handler, address)
+        self.realm = self.server.url + path
+        self.registry_auth = tokens.registry_auth(self.realm)
+
+    def close(self) -> None:
+        self.server.close()
 
 
 def _self_signed(key: ec.EllipticCurvePrivateKey, name: str) -> x509.Certificate:
