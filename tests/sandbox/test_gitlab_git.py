@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 
+from sandbox import runner
 from sandbox.upstreams import IDENTITY
 
 
@@ -87,3 +88,18 @@ def test_plain_askpass_push_sends_the_project_token(gitlab, tmp_path, askpass):
     pushed = git("push", gitlab.remote_url, "HEAD:main", cwd=clone, env=askpass(gitlab.project_token))
     assert pushed.returncode == 0, pushed.stderr
     assert gitlab.project_token in {password for _, password in pushes(gitlab, seen)}
+
+
+@pytest.mark.parametrize("urls_without_tokens", [False, True], ids=["insteadOf", "credential-helper"])
+def test_in_a_runner_checkout_askpass_is_never_asked_and_the_job_token_is_sent(
+        gitlab, tmp_path, askpass, urls_without_tokens):
+    job = runner.checkout(gitlab, tmp_path / "builds", urls_without_tokens=urls_without_tokens)
+    assert job.git("symbolic-ref", "-q", "HEAD").returncode != 0          # a detached HEAD
+    assert job.git("config", "remote.origin.url").stdout.strip() == gitlab.remote_url
+    assert gitlab.job_token not in (job.path / ".git" / "config").read_text()
+    commit(job.path, f"from a job ({urls_without_tokens=})")
+
+    seen = len(gitlab.git_credentials)
+    pushed = job.git("push", "origin", "HEAD:main", env=askpass(gitlab.project_token))
+    assert pushed.returncode != 0 and "403" in pushed.stderr
+    assert pushes(gitlab, seen) == [("gitlab-ci-token", gitlab.job_token)]
