@@ -56,55 +56,58 @@ def _digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def push_blob(base_url: str, data: bytes) -> dict:
+def push_blob(base_url: str, data: bytes, headers: dict | None = None) -> dict:
     digest = _digest(data)
-    started = requests.post(f"{base_url}/blobs/uploads/", timeout=30)
+    started = requests.post(f"{base_url}/blobs/uploads/", headers=headers, timeout=30)
     started.raise_for_status()
     location = started.headers["Location"]
     if location.startswith("/"):
         location = base_url.split("/v2/")[0] + location
     separator = "&" if "?" in location else "?"
     requests.put(f"{location}{separator}digest={digest}", data=data, timeout=60,
-                 headers={"Content-Type": "application/octet-stream"}).raise_for_status()
+                 headers={**(headers or {}), "Content-Type": "application/octet-stream"}).raise_for_status()
     return {"digest": digest, "size": len(data)}
 
 
-def put_manifest(base_url: str, reference: str, manifest: dict) -> dict:
+def put_manifest(base_url: str, reference: str, manifest: dict, headers: dict | None = None) -> dict:
     body = json.dumps(manifest).encode()
     requests.put(f"{base_url}/manifests/{reference}", data=body, timeout=30,
-                 headers={"Content-Type": manifest["mediaType"]}).raise_for_status()
+                 headers={**(headers or {}), "Content-Type": manifest["mediaType"]}).raise_for_status()
     return {"mediaType": manifest["mediaType"], "digest": _digest(body), "size": len(body)}
 
 
-def publish(registry_host: str, repository: str, cache: Path, marker: str = "") -> str:
+def publish(registry_host: str, repository: str, cache: Path, marker: str = "",
+            authorization: str | None = None) -> str:
     """Push ``registry_host/repository:latest`` for every architecture; return
     the index digest. A different ``marker`` (a file /etc/base-marker) gives
-    a base image with the same tag and a new digest."""
+    a base image with the same tag and a new digest. ``authorization`` is
+    sent with every request (e.g. ``Bearer <token>`` for a token-auth registry)."""
     base_url = f"http://{registry_host}/v2/{repository}"
+    headers = {"Authorization": authorization} if authorization else {}
     entries = []
     for architecture in ARCHITECTURES:
         layer = rootfs_layer(busybox_deb(architecture, cache))
         if marker:
             layer = _append_file(layer, "etc/base-marker", marker.encode())
         compressed = gzip.compress(layer, mtime=0)
-        layer_descriptor = push_blob(base_url, compressed)
+        layer_descriptor = push_blob(base_url, compressed, headers)
         config = json.dumps({
             "architecture": architecture, "os": "linux",
             "config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]},
             "rootfs": {"type": "layers", "diff_ids": [_digest(layer)]},
             "history": [{"created_by": "privacy-oci sandbox: busybox-static rootfs"}],
         }).encode()
-        config_descriptor = push_blob(base_url, config)
+        config_descriptor = push_blob(base_url, config, headers)
         manifest = {
             "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config_descriptor},
             "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **layer_descriptor}],
         }
-        descriptor = put_manifest(base_url, f"latest-{architecture}", manifest)
+        descriptor = put_manifest(base_url, f"latest-{architecture}", manifest, headers)
         entries.append({**descriptor, "platform": {"architecture": architecture, "os": "linux"}})
     index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
              "manifests": entries}
-    return put_manifest(base_url, "latest", index)["digest"]
+    return put_manifest(base_url, "latest", index, headers)["digest"]
 
 
 def _append_file(layer: bytes, name: str, content: bytes) -> bytes:

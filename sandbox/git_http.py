@@ -1,9 +1,70 @@
-"""Git remotes over HTTP on loopback."""
+"""Git remotes over HTTP on loopback: git's own smart-HTTP server
+(``git http-backend``, run as a CGI program behind a handler that decides who
+may do what) and a remote that refuses every credential."""
 from __future__ import annotations
 
-import base64
+import os
+import subprocess
+from pathlib import Path
+from urllib.parse import parse_qs, unquote
 
 from .http import LoopbackServer, QuietHandler
+
+
+def git_service(path: str) -> str:
+    """``git-upload-pack`` (fetch) or ``git-receive-pack`` (push) for a
+    smart-HTTP request path: the ``service`` of ``info/refs`` or the last
+    path segment of the POST."""
+    route, _, query = path.partition("?")
+    return parse_qs(query).get("service", [route.rsplit("/", 1)[-1]])[0]
+
+
+def serve_backend(handler: QuietHandler, project_root: Path, user: str) -> None:
+    """Answer one request with ``git http-backend`` serving the repositories
+    under ``project_root`` to ``user`` (REMOTE_USER, without which
+    http-backend refuses receive-pack)."""
+    route, _, query = handler.path.partition("?")
+    body = _request_body(handler)
+    environment = {
+        "PATH": os.environ["PATH"],
+        "GATEWAY_INTERFACE": "CGI/1.1",
+        "GIT_PROJECT_ROOT": str(project_root),
+        "GIT_HTTP_EXPORT_ALL": "1",
+        "REQUEST_METHOD": handler.command,
+        "PATH_INFO": unquote(route),
+        "QUERY_STRING": query,
+        "CONTENT_TYPE": handler.headers.get("Content-Type", ""),
+        "CONTENT_LENGTH": str(len(body)),
+        "REMOTE_USER": user,
+        "REMOTE_ADDR": handler.client_address[0],
+    }
+    # Request headers a CGI program sees as HTTP_*: a gzipped request body,
+    # and the protocol version (v2) the client asks for.
+    for header in ("Content-Encoding", "Git-Protocol"):
+        if header in handler.headers:
+            environment["HTTP_" + header.upper().replace("-", "_")] = handler.headers[header]
+    result = subprocess.run(["git", "http-backend"], input=body, env=environment,
+                            capture_output=True, timeout=60)
+    head, _, payload = result.stdout.partition(b"\r\n\r\n")
+    status, headers = 200, {}
+    for line in head.decode("latin-1").splitlines():
+        name, _, value = line.partition(":")
+        if name.lower() == "status":
+            status = int(value.split()[0])
+        elif name:
+            headers[name] = value.strip()
+    handler.reply(status if result.stdout else 500, payload, headers)
+
+
+def _request_body(handler: QuietHandler) -> bytes:
+    if handler.headers.get("Transfer-Encoding", "").lower() != "chunked":
+        return handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+    body = b""
+    while size := int(handler.rfile.readline().split(b";")[0], 16):
+        body += handler.rfile.read(size)
+        handler.rfile.readline()
+    handler.rfile.readline()
+    return body
 
 
 class RefusingGitServer:
@@ -16,8 +77,9 @@ class RefusingGitServer:
 
         class Handler(QuietHandler):
             def do_GET(self):
-                if self.headers.get("Authorization"):
-                    owner.credentials.append(base64.b64decode(self.headers["Authorization"].split()[1]).decode())
+                credential = self.basic_credentials()
+                if credential:
+                    owner.credentials.append(":".join(credential))
                 self.reply(401, headers={"WWW-Authenticate": 'Basic realm="git"'})
 
             do_POST = do_GET
