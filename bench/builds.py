@@ -75,7 +75,8 @@ class Project:
 
     def cleanup(self):
         for store in self.directory.glob("store-*"):
-            subprocess.run(["buildah", "--root", f"{store}/root", "--runroot", f"{store}/run", "rm", "--all"],
+            subprocess.run(["buildah", "--root", f"{store}/root", "--runroot", f"{store}/run", "--storage-driver",
+                            "vfs", "rm", "--all"],
                            capture_output=True)
             shutil.rmtree(store, ignore_errors=True)
 

@@ -40,9 +40,10 @@ def services_yaml(prefix: str, services: dict[str, dict]) -> str:
 
 
 class ConfigRepo:
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, remote: Path | None = None):
+        """``remote``: a bare repository to seed (by default one of its own)."""
         self.directory = Path(directory)
-        self.remote = self.directory / "remote.git"
+        self.remote = Path(remote) if remote else self.directory / "remote.git"
         self.checkout = self.directory / "checkout"
 
     def create(self, prefix: str, services: dict[str, dict], dockerfiles: dict[str, str],

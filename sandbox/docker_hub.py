@@ -31,13 +31,14 @@ class DockerHub(Closing):
             raise
         self.host = self.registry.host
 
-    def publish_base(self, cache: Path, repository: str = "library/busybox") -> str:
+    def publish_base(self, cache: Path, repository: str = "library/busybox", marker: str = "") -> str:
         """Push the busybox base image (amd64 + arm64) as its maintainers
         would, with a token signed here rather than asked of the service, so
-        the service records nothing; return the image reference."""
+        the service records nothing; return the image reference. A new
+        ``marker`` is a new digest behind the same tag (see base_image)."""
         token = self.tokens.issue("library", [{"type": "repository", "name": repository,
                                                "actions": ["pull", "push"]}])
-        base_image.publish(self.host, repository, cache, authorization=f"Bearer {token}")
+        base_image.publish(self.host, repository, cache, marker, authorization=f"Bearer {token}")
         return f"{self.host}/{repository}:latest"
 
     def close(self) -> None:

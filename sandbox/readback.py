@@ -22,10 +22,11 @@ def recorded(services_yml: str, name: str) -> dict:
     return YAML(typ="safe").load(services_yml)["services"][name]["published"]
 
 
-def blob(repository: str, digest: str) -> bytes:
+def blob(repository: str, digest: str, authorization: str | None = None) -> bytes:
     """A blob of a repository on a loopback registry."""
     host, _, name = repository.partition("/")
-    response = requests.get(f"http://{host}/v2/{name}/blobs/{digest}", timeout=30)
+    response = requests.get(f"http://{host}/v2/{name}/blobs/{digest}", timeout=30,
+                            headers={"Authorization": authorization} if authorization else {})
     response.raise_for_status()
     return response.content
 
@@ -36,16 +37,18 @@ def index_platforms(client, repository: str) -> set[str]:
     return set() if index is None else {m["platform"]["architecture"] for m in index.json()["manifests"]}
 
 
-def image_config(client, repository: str, manifest_digest: str) -> dict:
+def image_config(client, repository: str, manifest_digest: str, authorization: str | None = None) -> dict:
     manifest = client.manifest(repository, manifest_digest).json()
-    return json.loads(blob(repository, manifest["config"]["digest"]))
+    return json.loads(blob(repository, manifest["config"]["digest"], authorization))
 
 
-def file_in_image(client, repository: str, manifest_digest: str, path: str) -> str:
+def file_in_image(client, repository: str, manifest_digest: str, path: str,
+                  authorization: str | None = None) -> str:
     """A file's text as the image's layers leave it."""
     manifest = client.manifest(repository, manifest_digest).json()
     for layer in reversed(manifest["layers"]):
-        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob(repository, layer["digest"])))) as tar:
+        layer_blob = blob(repository, layer["digest"], authorization)
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(layer_blob))) as tar:
             try:
                 return tar.extractfile(path).read().decode()
             except KeyError:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import counting_builder, readback
 from .config_repo import ConfigRepo
+from .gitlab import GitLab
 from .registry import LocalRegistry
 from .upstreams import Upstream, git
 
@@ -27,6 +28,7 @@ class World:
     env: dict = field(default_factory=dict)
     env_base: str = ""          # the base image the stand-ins build FROM
     platforms: dict[str, list[str]] = field(default_factory=dict)   # service -> platforms
+    gitlab: GitLab | None = None    # whose registry the images go to
 
     @property
     def builder_log(self) -> Path:
@@ -71,12 +73,15 @@ class World:
         return {task for task, mark in status.items() if mark == "R"}
 
     def fresh_job(self) -> None:
-        """What a new CI job has: a fresh clone, no doit state, an empty store."""
+        """What a new CI job has: a fresh clone, no doit state, an empty
+        store, no registry login."""
+        Path(self.env["REGISTRY_AUTH_FILE"]).write_text('{"auths": {}}')
         self.checkout = self.repo.fresh_clone()
         store = self.directory / "buildah"
         if store.exists():
             subprocess.run(["buildah", "--root", f"{store}/root", "--runroot", f"{store}/run",
-                            "rm", "--all"], capture_output=True)
+                            "--storage-driver", self.env.get("STORAGE_DRIVER", "vfs"), "rm", "--all"],
+                           capture_output=True)
             shutil.rmtree(store, ignore_errors=True)
 
     def services_yml(self) -> str:
@@ -87,6 +92,13 @@ class World:
         means nothing was written."""
         return sorted((str(p.relative_to(self.registry.storage)), p.stat().st_size, p.stat().st_mtime_ns)
                       for p in self.registry.storage.rglob("*") if p.is_file())
+
+    def pull_authorization(self, repository: str) -> str:
+        """A header to read ``repository`` with, signed by the project's
+        token realm, as a user with pull rights has."""
+        name = repository.split("/", 1)[1]
+        token = self.gitlab.tokens.issue("reader", [{"type": "repository", "name": name, "actions": ["pull"]}])
+        return f"Bearer {token}"
 
     def records(self) -> dict[str, str]:
         """service -> commit, as the remote's catalogue records them."""

@@ -1,8 +1,15 @@
-"""fan-out: the pending part of the graph as a GitLab child pipeline, so each
+"""fan-out: the pending part of the graph as a GitLab child pipeline. Each
 pending service × platform builds in a job of its own, on a runner of its
-platform (``runner_tags`` in services.yml); then one index job per service
-that needs its platform jobs; then one commit-back job. Nothing pending
-gives a single no-op job, as GitLab rejects an empty pipeline.
+platform (``runner_tags`` in services.yml), with the builder the schedule
+chose; one light index job per service needs its platform jobs; one light
+commit-back job runs when anything is to be recorded (also when a service
+was published but its record failed last time). Nothing pending gives a
+single no-op job, as GitLab rejects an empty pipeline. The decision is the
+graph's own: the same plans ``doit list --status`` reports.
+
+The settings the plan was made with (the schedule's PRIVACY_OCI_*
+variables, secrets excepted) are written into the child pipeline, so its
+jobs run with them whether or not GitLab forwards them.
 
 ``child_pipeline`` is a pure function of the plans; the task only gathers
 them and writes the file (PRIVACY_OCI_CHILD_PIPELINE, default
@@ -14,15 +21,20 @@ import io
 
 from ruamel.yaml import YAML
 
-from . import names
+from . import builders, names
 from .catalogue import Catalogue
 from .decide_stale import ServicePlan
 from .errors import StageFailed
 from .pipeline import Pipeline
 
 # The same job templates as .gitlab-ci.yml includes.
-TEMPLATES = ".gitlab/ci/templates.yml"
+TEMPLATES = ".gitlab/ci/jobs.yml"
+LIGHT = ".privacy-oci"
 STAGES = ["build", "manifest", "record"]
+NOTHING_TO_DO = {"stages": ["record"],
+                 "nothing-to-do": {"stage": "record", "image": "alpine:3.20",
+                                   "variables": {"GIT_STRATEGY": "none"},   # not even a clone
+                                   "script": ["echo 'privacy-oci: every service is up to date'"]}}
 
 
 def tasks(pipeline: Pipeline):
@@ -36,26 +48,30 @@ def tasks(pipeline: Pipeline):
     }
 
 
-def child_pipeline(catalogue: Catalogue, plans: dict[str, ServicePlan | None]) -> dict:
+def child_pipeline(catalogue: Catalogue, plans: dict[str, ServicePlan | None], builder: str,
+                   settings: dict[str, str]) -> dict:
     """The child pipeline for ``plans`` (service name -> plan, or None when
     the facts could not be gathered: that service then gets one job that runs
-    it whole and says why it fails)."""
+    it whole and says why it fails), built with ``builder``, its jobs run
+    with ``settings``."""
+    build_template = f".privacy-oci-build-{builder}"
     jobs: dict[str, dict] = {}
-    index_jobs = []
+    index_jobs, to_record = [], False
     for service in catalogue.services:
         plan = plans[service.name]
         if plan is not None and not plan.needs_record:
             continue
+        to_record = True
         if plan is None:
             name = names.build_group(service.name)
-            jobs[name] = _job(".privacy-oci-builder", "build", [f"doit {name}"])
+            jobs[name] = _job(build_template, "build", [f"doit {name}"])
             index_jobs.append(name)
             continue
         build_jobs = []
         for platform in plan.pending_platforms:
             name = names.build_task(service.name, platform)
             # Its task_dep fetches the source first.
-            job = _job(".privacy-oci-builder", "build", [f"doit {name}"])
+            job = _job(build_template, "build", [f"doit {name}"])
             tags = catalogue.tags_for(platform)
             if tags:
                 job["tags"] = tags
@@ -63,22 +79,22 @@ def child_pipeline(catalogue: Catalogue, plans: dict[str, ServicePlan | None]) -
             build_jobs.append(name)
         if plan.needs_index:
             name = names.push_manifest_task(service.name)
-            # verify depends on push-manifest, whose builds the needed jobs did.
-            job = _job(".privacy-oci-builder", "manifest", [f"doit {names.verify_task(service.name)}"])
+            # verify depends on push-manifest, whose builds the needed jobs
+            # did: here they are up to date, and no builder is needed.
+            job = _job(LIGHT, "manifest", [f"doit {names.verify_task(service.name)}"])
             job["needs"] = build_jobs
             jobs[name] = job
             index_jobs.append(name)
-    if not jobs:
-        return {"stages": ["record"],
-                "nothing-to-do": {"stage": "record", "image": "alpine:3.20",
-                                  "script": ["echo 'privacy-oci: every service is up to date'"]}}
+    if not to_record:
+        return NOTHING_TO_DO
     # --single: record what is published, without building what failed.
-    record = _job([".privacy-oci", ".privacy-oci-commit-back"], "record", [f"doit --single {names.COMMIT_HASH}"])
+    record = _job([LIGHT, ".privacy-oci-commit-back"], "record", [f"doit --single {names.COMMIT_HASH}"])
     # Record whatever did get published, even when another service failed.
     record["needs"] = index_jobs
     record["when"] = "always"
     jobs[names.COMMIT_HASH] = record
-    return {"include": [{"local": TEMPLATES}], "stages": STAGES, **jobs}
+    return {"include": [{"local": TEMPLATES}], "variables": {**settings, "PRIVACY_OCI_BUILDER": builder},
+            "stages": STAGES, **jobs}
 
 
 def _job(extends, stage: str, script: list[str]) -> dict:
@@ -93,7 +109,9 @@ def write(pipeline: Pipeline):
         except StageFailed as error:
             print(f"fan-out: {service.name}: {error}")
             plans[service.name] = None
-    document = child_pipeline(pipeline.catalogue, plans)
+    settings = pipeline.settings
+    document = child_pipeline(pipeline.catalogue, plans, settings.builder or builders.NAMES[0],
+                              settings.for_child_pipeline())
     path = pipeline.path(pipeline.settings.child_pipeline_file)
     path.parent.mkdir(parents=True, exist_ok=True)
     yaml = YAML(typ="safe", pure=True)
@@ -101,6 +119,6 @@ def write(pipeline: Pipeline):
     stream = io.StringIO()
     yaml.dump(document, stream)
     path.write_text("# Generated by `doit fan-out`; do not edit.\n" + stream.getvalue())
-    jobs = [name for name in document if name not in ("include", "stages")]
+    jobs = [name for name in document if name not in ("include", "stages", "variables")]
     print(f"fan-out: {len(jobs)} job(s) written to {path}: {', '.join(jobs)}")
     return True

@@ -178,7 +178,8 @@ class Repository:
             return without_userinfo(remote)
         reader = self.repo.config_reader()
         section = f'remote "{remote}"'
-        url = (push and reader.get_value(section, "pushurl", None)) or reader.get_value(section, "url", None)
+        # (GitPython takes a default of None for no default.)
+        url = (push and reader.get_value(section, "pushurl", "")) or reader.get_value(section, "url", "")
         if not url:
             raise GitError(f"the checkout has no remote {remote!r}: set PRIVACY_OCI_GIT_REMOTE to the URL to push to")
         return without_userinfo(str(url))

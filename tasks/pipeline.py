@@ -33,16 +33,21 @@ class Pipeline:
     def registry(self) -> RegistryClient:
         with self._parts_lock:
             if self._registry is None:
-                prefix_host, _ = split_reference(self.catalogue.image_prefix)
-                self._registry = RegistryClient(load_credentials(self.settings, prefix_host))
+                self._registry = RegistryClient(load_credentials(self.settings, self.prefix_host))
             return self._registry
 
     @property
     def builder(self) -> Builder:
+        """The builder, made (and, in a CI job, set up) when the first build
+        asks for it: a job that builds nothing sets nothing up."""
         registry = self.registry
         with self._parts_lock:
             if self._builder is None:
-                self._builder = select(self.settings, registry)
+                builder = select(self.settings, registry)
+                if self.settings.prepare_builder:
+                    host = self.prefix_host
+                    builder.prepare(host, registry.credentials.for_host(host))
+                self._builder = builder
             return self._builder
 
     @property
@@ -51,6 +56,11 @@ class Pipeline:
             if self._remote is None:
                 self._remote = CatalogueRemote(self.root, self.catalogue.path, self.settings, self.work_dir)
             return self._remote
+
+    @property
+    def prefix_host(self) -> str:
+        """The registry the images go to."""
+        return split_reference(self.catalogue.image_prefix)[0]
 
     def image(self, service: Service) -> str:
         return self.catalogue.image(service)

@@ -86,8 +86,9 @@ class RegistryClient:
     between threads for the requests made here."""
 
     def __init__(self, credentials: Credentials | None = None):
-        self._credentials = credentials or Credentials()
+        self.credentials = credentials or Credentials()
         self._tokens: dict[tuple[str, str], str] = {}
+        self._asked: dict[tuple[str, str], str] = {}   # how each token was asked for, for messages
         self._lock = threading.Lock()
         # requests is imported when a client is made: `doit list` makes none.
         import requests
@@ -109,7 +110,7 @@ class RegistryClient:
                                  f"manifests/{reference}", headers={"Accept": ACCEPT})
         if response.status_code == 404:
             return None
-        self._check(response, f"read {repository}:{reference}")
+        self._check(response, f"read {repository}:{reference}", repository, "pull")
         if head and "Docker-Content-Digest" not in response.headers:
             return self.manifest(repository, reference)  # the digest is the body's: read it
         body = b"" if head else response.content
@@ -122,7 +123,7 @@ class RegistryClient:
     def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
         response = self._request("PUT", repository, f"manifests/{reference}",
                                  headers={"Content-Type": media_type}, data=body)
-        self._check(response, f"push {repository}:{reference}")
+        self._check(response, f"push {repository}:{reference}", repository, "pull,push")
         return response.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(body).hexdigest()
 
     # -- plumbing ------------------------------------------------------------
@@ -130,7 +131,7 @@ class RegistryClient:
         host, name = split_reference(repository)
         scheme = "http" if is_loopback(host) else "https"
         url = f"{scheme}://{host}/v2/{name}/{path}"
-        scope = f"repository:{name}:{'pull,push' if method == 'PUT' else 'pull'}"
+        scope = _scope(name, "pull,push" if method == "PUT" else "pull")
         headers = dict(headers or {})
         token = self._tokens.get((host, scope))
         if token:
@@ -150,7 +151,7 @@ class RegistryClient:
     def _authorize(self, host: str, name: str, scope: str, challenge: str) -> str:
         scheme, _, params = challenge.partition(" ")
         if scheme.lower() == "basic":
-            credential = self._credentials.for_host(host, name)
+            credential = self.credentials.for_host(host, name)
             if credential is None:
                 raise RegistryError(f"{host} asks for credentials and none are configured for it: set "
                                     "PRIVACY_OCI_REGISTRY_USER and PRIVACY_OCI_REGISTRY_PASSWORD (for the image "
@@ -170,9 +171,12 @@ class RegistryClient:
         realm = urlsplit(challenge.get("realm", ""))
         if realm.scheme not in ("http", "https") or not realm.netloc:
             raise RegistryError(f"{host}: its token challenge names no usable token service")
-        credential = self._credentials.for_host(realm.netloc, name)
+        credential = self.credentials.for_host(realm.netloc, name)
         if credential and realm.scheme != "https" and not is_loopback(realm.netloc):
             credential = None   # never over plain HTTP to another machine
+        with self._lock:
+            self._asked[(host, scope)] = (f"with the credentials from {credential.source}" if credential else
+                                          f"anonymously: no credentials are configured for {realm.netloc}")
         try:
             response = self._session.get(realm.geturl(), timeout=TIMEOUT_SECONDS,
                                          auth=(credential.user, credential.password) if credential else None,
@@ -190,7 +194,16 @@ class RegistryClient:
             raise RegistryError(f"{host}: its token service {realm.netloc} answered no token") from None
         return body.get("token") or body.get("access_token") or ""
 
-    @staticmethod
-    def _check(response, what):
-        if response.status_code >= 400:
-            raise RegistryError(f"cannot {what}: HTTP {response.status_code}")
+    def _check(self, response, what: str, repository: str, actions: str) -> None:
+        if response.status_code < 400:
+            return
+        message = f"cannot {what}: HTTP {response.status_code}"
+        host, name = split_reference(repository)
+        asked = self._asked.get((host, _scope(name, actions)))
+        if response.status_code in (401, 403) and asked:
+            message += f" (its token was asked for {asked})"
+        raise RegistryError(message)
+
+
+def _scope(name: str, actions: str) -> str:
+    return f"repository:{name}:{actions}"

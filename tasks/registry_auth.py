@@ -5,8 +5,9 @@ Where they come from, first found first:
 
 1. the job's own (PRIVACY_OCI_REGISTRY_USER/PASSWORD, else CI_REGISTRY_USER/
    PASSWORD), for the host of the image prefix, and, when that host is the
-   job's CI_REGISTRY, for CI_SERVER_HOST too: GitLab's registry sends its
-   clients to the GitLab instance for tokens (``/jwt/auth``);
+   job's CI_REGISTRY, for the GitLab instance too (CI_SERVER_FQDN, else
+   CI_SERVER_HOST): GitLab's registry sends its clients there for tokens
+   (``/jwt/auth``);
 2. DOCKER_AUTH_CONFIG, the JSON GitLab runners use for private images;
 3. the containers tools' auth.json (REGISTRY_AUTH_FILE, else
    $XDG_RUNTIME_DIR/containers/auth.json, else

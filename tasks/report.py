@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 from doit.reporter import ConsoleReporter
@@ -28,6 +29,14 @@ def reporter_for(pipeline: Pipeline):
                 text = "\n".join(summary(services)) + "\n"
                 self.outstream.write(text)
                 write_report(services, text, report_path(pipeline))
+            # A stage's failure is recorded rather than raised (so that the
+            # other services go on), and verify turns it into the run's exit
+            # status; a run without verify (doit build:<service>:<arch>, as a
+            # CI build job runs) must fail all the same. doit has saved its
+            # state by now.
+            if any(service["errors"] for service in services) and not self.failures:
+                self.outstream.flush()
+                sys.exit(1)
     return PipelineReporter
 
 

@@ -12,6 +12,9 @@ from .catalogue import REF_NAME, check_git_url
 from .errors import ConfigurationError
 
 PUSH_OPTION = re.compile(r"^[a-z][a-z0-9_.-]*(=[A-Za-z0-9_.:/-]+)?$")
+SECRET_NAME = re.compile(r"TOKEN|PASSWORD|SECRET|AUTH")
+# Set per job, not passed on to the jobs a plan makes.
+PER_JOB = ("PRIVACY_OCI_CHILD_PIPELINE", "PRIVACY_OCI_PREPARE_BUILDER")
 
 
 class SettingsError(ConfigurationError):
@@ -24,9 +27,11 @@ class Settings:
     # base environment of the programs privacy-oci runs.
     environ: Mapping[str, str] = field(repr=False)
     builder: str | None = None              # None: the first one that works here
+    prepare_builder: bool = False           # set the builder up before the first build (CI jobs)
     buildah: str = "buildah"
     buildah_root: str | None = None
     buildah_isolation: str = "chroot"
+    buildah_storage_driver: str | None = None
     docker: str = "docker"
     registry_user: str | None = None
     registry_password: str | None = field(default=None, repr=False)
@@ -47,6 +52,13 @@ class Settings:
     state_file: str = ".work/doit-state.json"
     report_file: str = ".work/report.json"
     child_pipeline_file: str = ".work/child-pipeline.yml"
+
+    def for_child_pipeline(self) -> dict[str, str]:
+        """The PRIVACY_OCI_* settings of this job that jobs it plans must
+        share: the schedule's choices. Secrets stay out: they would be
+        written into a pipeline file."""
+        return {name: value for name, value in sorted(self.environ.items())
+                if name.startswith("PRIVACY_OCI_") and name not in PER_JOB and not SECRET_NAME.search(name)}
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
@@ -76,16 +88,19 @@ class Settings:
         return cls(
             environ=environ,
             builder=builder,
+            prepare_builder=get("PRIVACY_OCI_PREPARE_BUILDER") == "true",
             buildah=get("PRIVACY_OCI_BUILDAH") or "buildah",
             buildah_root=get("PRIVACY_OCI_BUILDAH_ROOT"),
             buildah_isolation=get("BUILDAH_ISOLATION") or "chroot",
+            buildah_storage_driver=get("STORAGE_DRIVER"),
             docker=get("PRIVACY_OCI_DOCKER") or "docker",
             registry_user=get("PRIVACY_OCI_REGISTRY_USER", "CI_REGISTRY_USER"),
             registry_password=get("PRIVACY_OCI_REGISTRY_PASSWORD", "CI_REGISTRY_PASSWORD"),
             registry_user_source=next((n for n in ("PRIVACY_OCI_REGISTRY_USER", "CI_REGISTRY_USER")
                                        if environ.get(n)), ""),
             ci_registry=get("CI_REGISTRY"),
-            ci_server_host=get("CI_SERVER_HOST"),
+            # host[:port]; CI_SERVER_HOST has no port
+            ci_server_host=get("CI_SERVER_FQDN", "CI_SERVER_HOST"),
             docker_auth_config=get("DOCKER_AUTH_CONFIG"),
             registry_auth_file=get("REGISTRY_AUTH_FILE"),
             xdg_runtime_dir=get("XDG_RUNTIME_DIR"),

@@ -1,6 +1,10 @@
-"""Fixtures on real parts: a Distribution registry on loopback, a busybox
-base image for amd64 and arm64, upstream git repositories, a catalogue
-repository with a bare remote, and buildah with an empty store per test."""
+"""Fixtures on real parts, with the habits of the real target (gitlab.com):
+the project's registry behind GitLab's Bearer token auth (a Distribution
+registry and a token realm on a GitLab stand-in), the busybox base image on
+a Docker Hub stand-in that is asked anonymously and refuses credentials it
+does not know, each job logged in with the job's own credentials only, and
+buildah with an empty store per test; upstream git repositories and a
+catalogue repository with a bare remote."""
 from __future__ import annotations
 
 import os
@@ -8,13 +12,16 @@ import shutil
 
 import pytest
 
-from sandbox import base_image, counting_builder
+from sandbox import counting_builder
 from sandbox.config_repo import ConfigRepo
 from sandbox.demo import DEB_CACHE, STAND_IN_DOCKERFILE, stand_in_services
-from sandbox.registry import LocalRegistry
+from sandbox.docker_hub import DockerHub
+from sandbox.gitlab import GitLab
 from sandbox.upstreams import Upstream
 from sandbox.world import World
 from tasks.registry import RegistryClient
+from tasks.registry_auth import load as load_credentials
+from tasks.settings import Settings
 
 REQUIRED_TOOLS = ("buildah", "docker-registry", "git", "doit")
 
@@ -26,22 +33,36 @@ def pytest_sessionstart(session):
 
 
 @pytest.fixture(scope="session")
-def registry(tmp_path_factory):
-    with LocalRegistry(tmp_path_factory.mktemp("registry")) as running:
-        yield running
+def gitlab(tmp_path_factory):
+    """The GitLab instance whose project the images are published to."""
+    with GitLab(tmp_path_factory.mktemp("gitlab")) as instance:
+        yield instance
 
 
 @pytest.fixture(scope="session")
-def base(registry):
-    base_image.publish(registry.host, "sandbox/busybox", DEB_CACHE)
-    return f"{registry.host}/sandbox/busybox:latest"
+def registry(gitlab):
+    """The project's registry: every request needs a token from GitLab."""
+    return gitlab.registry
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory):
+    with DockerHub(tmp_path_factory.mktemp("hub")) as stand_in:
+        yield stand_in
+
+
+@pytest.fixture(scope="session")
+def base(hub):
+    """The stand-ins' base image, on the Docker Hub stand-in."""
+    return hub.publish_base(DEB_CACHE)
 
 
 @pytest.fixture
-def make_sandbox(tmp_path, registry, base):
+def make_sandbox(tmp_path, gitlab, registry, base):
     """``make_sandbox(registry_host=…, dockerfile=…, build_args=…)``: two
     stand-in services, hello-web (amd64 + arm64) and hello-cli (amd64),
-    published through ``registry_host`` (the real registry by default)."""
+    published through ``registry_host`` (the project's registry by default;
+    a proxy in front of it, say) by jobs with the GitLab job's variables."""
     made = []
 
     def make(registry_host=None, dockerfile=STAND_IN_DOCKERFILE, build_args=None,
@@ -51,7 +72,8 @@ def make_sandbox(tmp_path, registry, base):
         for name in names:
             upstreams[name] = Upstream(tmp_path / "upstreams" / name)
             upstreams[name].commit({"message.txt": f"hello from {name}\n"}, "first")
-        prefix = f"{registry_host or registry.host}/{tmp_path.name.lower().replace('_', '-')}"
+        registry_host = registry_host or registry.host
+        prefix = f"{registry_host}/{gitlab.project_path}/{tmp_path.name.lower().replace('_', '-')}"
         services = stand_in_services(upstreams, base)
         for name, settings in services.items():
             settings["build_args"].update(build_args or {})
@@ -60,13 +82,22 @@ def make_sandbox(tmp_path, registry, base):
         checkout = repo.create(prefix, services, {name: dockerfile for name in upstreams},
                                whole_project=whole_project, extra_yaml=extra_yaml)
         wrapper, _ = counting_builder.install(tmp_path)
-        env = {**os.environ,
+        home = tmp_path / "home"
+        home.mkdir(exist_ok=True)
+        env = {**os.environ, **gitlab.job_env(),
+               "CI_REGISTRY": registry_host, "CI_REGISTRY_IMAGE": prefix,
+               # The job's own: no maintainer's credentials, a builder
+               # store and a registry login (made by doit) of its own.
+               "HOME": str(home),
+               "REGISTRY_AUTH_FILE": str(tmp_path / "auth.json"),
+               "PRIVACY_OCI_PREPARE_BUILDER": "true",
                "PRIVACY_OCI_BUILDER": "buildah",
                "PRIVACY_OCI_BUILDAH": str(wrapper),
                "PRIVACY_OCI_BUILDAH_ROOT": str(tmp_path / "buildah"),
                "STORAGE_DRIVER": "vfs"}
         box = World(tmp_path, registry, prefix, upstreams, repo, checkout, env, base,
-                    {name: settings["platforms"] for name, settings in services.items()})
+                    {name: settings["platforms"] for name, settings in services.items()}, gitlab)
+        box.fresh_job()
         made.append(box)
         return box
 
@@ -80,6 +111,7 @@ def sandbox(make_sandbox):
     return make_sandbox()
 
 
-@pytest.fixture
-def client():
-    return RegistryClient()
+@pytest.fixture(scope="session")
+def client(gitlab):
+    """A registry client with the job's credentials, as doit makes it."""
+    return RegistryClient(load_credentials(Settings.from_environ(gitlab.job_env()), gitlab.registry.host))

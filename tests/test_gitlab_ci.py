@@ -1,22 +1,43 @@
-"""GitLab CI: the pipeline files validate against GitLab's published schema,
-the scheduled pipeline runs end to end under gitlab-ci-local (shell executor)
-against the local registry and a bare remote, and ``doit fan-out`` turns the
-pending work into a child pipeline whose jobs run too."""
+"""GitLab CI, rehearsed with the target's habits: the pipeline files validate
+against GitLab's schema; a scheduled pipeline runs under gitlab-ci-local,
+each job with only its image's tools, in a checkout the way gitlab-runner
+configures it (its git credentials pointed at the job token), against a
+GitLab stand-in (token-auth registry, git over smart HTTP that refuses the
+job token a push), with the base image on a Docker Hub stand-in; the child
+pipeline is run by gitlab-ci-local itself, which, like GitLab, does not pass
+the schedule's variables on to it."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
 
-from sandbox.config_repo import PROJECT_ROOT
-
+from sandbox import counting_builder, runner
+from sandbox.ci_images import CiImages, image_dir_name
+from sandbox.config_repo import PROJECT_ROOT, ConfigRepo
+from sandbox.demo import stand_in_services, STAND_IN_DOCKERFILE
 from sandbox.flaky_server import FLAKY_DOCKERFILE, FlakyPayloads
+from sandbox.gitlab import GitLab
+from sandbox.readback import index_platforms, records
+from sandbox.upstreams import Upstream
+from tasks.registry import RegistryClient
+from tasks.registry_auth import load as load_credentials
+from tasks.settings import Settings
 
 ARM64_RUNNER = "saas-linux-small-arm64"
 RUNNER_TAGS = f"runner_tags:\n  linux/arm64: [{ARM64_RUNNER}]\n"
+LIGHT, BUILDAH = image_dir_name("python:3.11-bookworm"), image_dir_name("quay.io/buildah/stable:v1.37")
+NO_OP = image_dir_name("alpine:3.20")
+# GitLab's predefined variables that gitlab-ci-local would set otherwise.
+# (A runner's checkout is a detached HEAD, from which gitlab-ci-local would
+# make the branch up as "HEAD".)
+GITLAB_PREDEFINED = ("CI_REGISTRY", "CI_REGISTRY_IMAGE", "CI_REGISTRY_USER", "CI_REGISTRY_PASSWORD", "CI_JOB_TOKEN",
+                     "CI_COMMIT_BRANCH", "CI_COMMIT_REF_NAME")
 
 
 def validate(path: Path) -> subprocess.CompletedProcess:
@@ -42,92 +63,199 @@ def test_a_schema_violation_is_caught(tmp_path):
     assert validate(broken).returncode != 0
 
 
-def gitlab_ci_local(box, *args) -> subprocess.CompletedProcess:
-    """A scheduled pipeline of the checkout, run by gitlab-ci-local in the shell."""
-    variables = {"CI_PIPELINE_SOURCE": "schedule", **{
-        name: box.env[name] for name in ("PRIVACY_OCI_BUILDER", "PRIVACY_OCI_BUILDAH",
-                                         "PRIVACY_OCI_BUILDAH_ROOT", "STORAGE_DRIVER")}}
-    command = ["gitlab-ci-local", "--force-shell-executor", "--no-color"]
-    for name, value in variables.items():
-        command += ["--variable", f"{name}={value}"]
-    result = subprocess.run([*command, *args], cwd=box.checkout, env=box.env,
-                            capture_output=True, text=True, timeout=1200)
-    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-    return result
+def test_the_trigger_forwards_the_schedules_variables_and_build_jobs_fit_an_emulated_build():
+    pipeline = YAML(typ="safe").load((PROJECT_ROOT / ".gitlab-ci.yml").read_text())
+    assert pipeline["publish"]["trigger"]["forward"] == {"pipeline_variables": True}
+    jobs = YAML(typ="safe").load((PROJECT_ROOT / ".gitlab" / "ci" / "jobs.yml").read_text())
+    assert jobs[".privacy-oci-build-buildx"]["services"] == [{"name": "docker:27-dind", "command": ["--mtu=1360"]}]
+    for builder in ("buildx", "buildah"):
+        assert jobs[f".privacy-oci-build-{builder}"]["timeout"] == "3h"
+    assert "services" not in jobs[".privacy-oci"] and jobs[".privacy-oci"]["image"].startswith("python:")
 
 
-def test_scheduled_pipeline_publishes_commits_back_and_then_builds_nothing(make_sandbox, client):
-    box = make_sandbox(whole_project=True)
+@dataclass
+class Project:
+    """A project on a GitLab stand-in, its schedule run by gitlab-ci-local
+    in a job checkout made as gitlab-runner makes it."""
+    directory: Path
+    gitlab: GitLab
+    repo: ConfigRepo
+    upstreams: dict[str, Upstream]
+    prefix: str
+    images: CiImages
+    machine_env: dict            # the runner machine's
+    project_variables: dict      # the project's CI/CD variables
+    urls_without_tokens: bool
+    job: runner.Checkout | None = None
+    jobs: int = 0
 
-    first = gitlab_ci_local(box)
+    def new_job(self) -> Path:
+        """A new job's checkout, credentials pointed at the job token."""
+        self.jobs += 1
+        self.job = runner.checkout(self.gitlab, self.directory / f"builds-{self.jobs}", self.urls_without_tokens)
+        return self.job.path
 
+    def schedule(self, *args: str, variables: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        """A scheduled pipeline in a new job checkout, with the schedule's
+        ``variables`` (by default the builder choice of these tests)."""
+        checkout = self.new_job()
+        variables = {"CI_PIPELINE_SOURCE": "schedule",
+                     **(variables if variables is not None else {"PRIVACY_OCI_BUILDER": "buildah"})}
+        predefined = {name: self.job.env[name] for name in GITLAB_PREDEFINED}
+        result = self.images.run(checkout, variables, {**predefined, **self.project_variables},
+                                 {**self.job.env, **self.machine_env}, *args)
+        result.failed = CiImages.failed_jobs(result) or (["gitlab-ci-local"] if result.returncode else [])
+        if check:
+            assert not result.failed, "\n".join(
+                [f"failed: {result.failed}"] + [line for line in result.stdout.splitlines()
+                                                if any(job in line for job in result.failed)][-150:])
+        return result
+
+    def started_since(self, before: int) -> list[tuple[str, str]]:
+        return self.images.jobs_started()[before:]
+
+    def records(self) -> dict[str, str]:
+        return records(self.repo.remote_file("services.yml"))
+
+    def client(self) -> RegistryClient:
+        return RegistryClient(load_credentials(Settings.from_environ(self.gitlab.job_env()), self.gitlab.registry.host))
+
+
+def make_project(tmp_path, base, urls_without_tokens=False, dockerfile=STAND_IN_DOCKERFILE, build_args=None,
+                 extra_yaml="") -> Project:
+    gitlab = GitLab(tmp_path / "gitlab")
+    upstreams = {}
+    for name in ("hello-web", "hello-cli"):
+        upstreams[name] = Upstream(tmp_path / "upstreams" / name)
+        upstreams[name].commit({"message.txt": f"hello from {name}\n"}, "first")
+    services = stand_in_services(upstreams, base)
+    for settings in services.values():
+        settings["build_args"].update(build_args or {})
+    prefix = "${CI_REGISTRY_IMAGE}"
+    repo = ConfigRepo(tmp_path / "catalogue", remote=gitlab.bare)
+    repo.create(prefix, services, {name: dockerfile for name in upstreams}, whole_project=True, extra_yaml=extra_yaml)
+    wrapper, _ = counting_builder.install(tmp_path)
+    home = tmp_path / "home"
+    home.mkdir()
+    (tmp_path / "auth.json").write_text('{"auths": {}}')
+    machine_env = {
+        "PATH": os.environ["PATH"], "HOME": str(home),
+        "PIP_CACHE_DIR": str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "privacy-oci" / "pip"),
+        # the runner's buildah store, and where a login is kept
+        "PRIVACY_OCI_BUILDAH": str(wrapper), "PRIVACY_OCI_BUILDAH_ROOT": str(tmp_path / "buildah"),
+        "REGISTRY_AUTH_FILE": str(tmp_path / "auth.json"),
+    }
+    # README, "GitLab CI", step 2: the token as a masked CI/CD variable.
+    project_variables = {"PRIVACY_OCI_GIT_TOKEN": gitlab.project_token}
+    return Project(tmp_path, gitlab, repo, upstreams, f"{gitlab.registry.host}/{gitlab.project_path}",
+                   CiImages(tmp_path / "images"), machine_env, project_variables, urls_without_tokens)
+
+
+@pytest.fixture(params=[False, True], ids=["job-token-in-url-rewrite", "job-token-in-credential-helper"])
+def project(request, tmp_path, base):
+    made = make_project(tmp_path, base, urls_without_tokens=request.param)
+    yield made
+    made.gitlab.close()
+
+
+def test_a_scheduled_tick_publishes_through_light_jobs_and_builds_only_in_builder_jobs(project, hub):
+    hub_before = len(hub.tokens.credentials)
+
+    first = project.schedule()
+
+    started = project.started_since(0)
+    assert started[0] == ("plan", LIGHT)
+    builds = [job for job, image in started if job.startswith("build:")]
+    assert sorted(builds) == ["build:hello-cli:amd64", "build:hello-web:amd64", "build:hello-web:arm64"]
+    assert all(image == BUILDAH for job, image in started if job.startswith("build:"))
+    assert all(image == LIGHT for job, image in started if not job.startswith("build:"))
+    assert {"push-manifest:hello-web", "push-manifest:hello-cli", "commit-hash"} <= {job for job, _ in started}
     assert "PASS  publish" in first.stdout
-    assert "(tests)" not in first.stdout and "(plan)" not in first.stdout   # tests and fan-out do not run
-    assert box.take_builds() == [("hello-cli", "linux/amd64"), ("hello-web", "linux/amd64"),
-                                 ("hello-web", "linux/arm64")]
-    index = client.manifest(f"{box.prefix}/hello-web", "latest").json()
-    assert {m["platform"]["architecture"] for m in index["manifests"]} == {"amd64", "arm64"}
-    assert set(box.records()) == {"hello-web", "hello-cli"}
-    log = box.repo.remote_log()
+    client = project.client()
+    assert index_platforms(client, f"{project.prefix}/hello-web") == {"amd64", "arm64"}
+    assert set(project.records()) == {"hello-web", "hello-cli"}
+    log = project.repo.remote_log()
     assert len(log) == 2 and "[skip ci]" in log[0]
-    assert box.repo.push_options() == ["ci.skip"]
-    report = box.checkout / "report" / "report.json"
-    assert report.exists() and (box.checkout / "report" / "report.txt").exists()
+    assert project.repo.push_options() == ["ci.skip"]
+    # The push went out with the project token, whatever the runner set up;
+    # reads went with the job token, which may read.
+    pushes = [c for c in project.gitlab.git_credentials if c.service == "git-receive-pack"]
+    assert pushes and all(c.password == project.gitlab.project_token for c in pushes)
+    assert not any(c.password == project.gitlab.project_token and c.service != "git-receive-pack"
+                   for c in project.gitlab.git_credentials)
+    assert hub.tokens.credentials[hub_before:] == []
 
-    box.fresh_job()
-    gitlab_ci_local(box)
+    before = len(project.images.jobs_started())
+    calls = len(project.images.builder_calls())
+    project.schedule()
 
-    assert box.take_builds() == []
-    assert len(box.repo.remote_log()) == 2
-
-
-def fan_out(box) -> dict:
-    box.doit("fan-out")
-    return YAML(typ="safe").load((box.checkout / ".work" / "child-pipeline.yml").read_text())
-
-
-def jobs_of(pipeline: dict) -> dict:
-    return {name: job for name, job in pipeline.items() if name not in ("include", "stages")}
+    assert project.started_since(before) == [("plan", LIGHT), ("nothing-to-do", NO_OP)]
+    assert len(project.images.builder_calls()) == calls
+    assert len(project.repo.remote_log()) == 2
 
 
-def test_nothing_pending_gives_a_single_no_op_job(sandbox):
-    sandbox.doit()
-    child = fan_out(sandbox)
-    assert list(jobs_of(child)) == ["nothing-to-do"]
-    path = sandbox.checkout / ".work" / "child-pipeline.yml"
-    assert validate(path).returncode == 0
+@pytest.fixture
+def one_project(tmp_path, base):
+    made = make_project(tmp_path, base)
+    yield made
+    made.gitlab.close()
 
 
-def test_child_pipeline_for_one_pending_arm64_build_runs(make_sandbox, client):
+def test_the_child_pipeline_builds_with_the_schedules_builder_though_gitlab_passes_it_no_variables(one_project):
+    """gitlab-ci-local, as GitLab without ``forward``, gives the child none
+    of the schedule's variables: the plan writes its settings into it."""
+    one_project.schedule()
+    child = YAML(typ="safe").load((one_project.job.path / "report" / "child-pipeline.yml").read_text())
+    assert child["variables"]["PRIVACY_OCI_BUILDER"] == "buildah"
+    assert "PRIVACY_OCI_GIT_TOKEN" not in child["variables"]
+    assert child["build:hello-web:arm64"]["extends"] == ".privacy-oci-build-buildah"
+    assert [call for call in one_project.images.builder_calls() if call[0] == "docker"] == []
+
+
+def test_a_published_but_unrecorded_service_gets_a_commit_job(one_project):
+    """After a run whose commit-back failed: only the record is pending."""
+    one_project.project_variables["PRIVACY_OCI_GIT_TOKEN"] = "glpat-expired"
+    failed = one_project.schedule(check=False)
+    assert failed.failed == ["commit-hash"]
+    assert "PRIVACY_OCI_GIT_TOKEN" in failed.stdout + failed.stderr
+    assert one_project.records() == {}
+    one_project.project_variables["PRIVACY_OCI_GIT_TOKEN"] = one_project.gitlab.project_token
+    before = len(one_project.images.jobs_started())
+    calls = len(one_project.images.builder_calls())
+
+    one_project.schedule()
+
+    assert one_project.started_since(before) == [("plan", LIGHT), ("commit-hash", LIGHT)]
+    assert len(one_project.images.builder_calls()) == calls
+    assert set(one_project.records()) == {"hello-web", "hello-cli"}
+
+
+def test_one_job_mode_publishes_in_a_single_builder_job(one_project):
+    one_project.schedule(variables={"PRIVACY_OCI_BUILDER": "buildah", "PRIVACY_OCI_MODE": "single"})
+    assert one_project.started_since(0) == [("publish-in-one-job-buildah", BUILDAH)]
+    assert set(one_project.records()) == {"hello-web", "hello-cli"}
+
+
+def test_a_failed_arm64_is_built_again_alone_on_its_runner(tmp_path, base):
     payloads = FlakyPayloads(failures=1)
+    project = make_project(tmp_path, base, dockerfile=FLAKY_DOCKERFILE, build_args={"PAYLOAD_URL": payloads.url},
+                           extra_yaml=RUNNER_TAGS)
     try:
-        box = make_sandbox(whole_project=True, dockerfile=FLAKY_DOCKERFILE,
-                           build_args={"PAYLOAD_URL": payloads.url}, extra_yaml=RUNNER_TAGS)
-        assert box.doit(check=False).returncode != 0       # arm64 failed once, the rest is done
-        box.fresh_job()
-        box.take_builds()
+        # arm64 failed once; its index job is not run; the rest is done.
+        first = project.schedule(check=False)
+        assert first.failed == ["build:hello-web:arm64"]
+        assert "push-manifest:hello-web" not in {job for job, _ in project.images.jobs_started()}
+        child = YAML(typ="safe").load((project.job.path / "report" / "child-pipeline.yml").read_text())
+        assert child["build:hello-web:arm64"]["tags"] == [ARM64_RUNNER]
+        before = len(project.images.jobs_started())
 
-        child = fan_out(box)
-        path = box.checkout / ".work" / "child-pipeline.yml"
-        assert validate(path).returncode == 0, validate(path).stdout
-        jobs = jobs_of(child)
-        assert set(jobs) == {"build:hello-web:arm64", "push-manifest:hello-web", "commit-hash"}
-        assert jobs["build:hello-web:arm64"]["tags"] == [ARM64_RUNNER]
-        assert jobs["build:hello-web:arm64"]["stage"] == "build"
-        assert jobs["push-manifest:hello-web"]["needs"] == ["build:hello-web:arm64"]
-        assert jobs["commit-hash"]["needs"] == ["push-manifest:hello-web"]
-        assert jobs["commit-hash"]["when"] == "always"
-        assert child["include"] == [{"local": ".gitlab/ci/templates.yml"}]
+        project.schedule()
 
-        # The child pipeline's jobs, run as GitLab would run them.
-        shutil.copy(path, box.checkout / "child-pipeline.yml")
-        run = gitlab_ci_local(box, "--file", "child-pipeline.yml")
+        again = project.started_since(before)
+        assert [job for job, _ in again] == ["plan", "build:hello-web:arm64", "push-manifest:hello-web",
+                                            "commit-hash"]
+        assert index_platforms(project.client(), f"{project.prefix}/hello-web") == {"amd64", "arm64"}
+        assert set(project.records()) == {"hello-web", "hello-cli"}
     finally:
         payloads.close()
-
-    for job in ("build:hello-web:arm64", "push-manifest:hello-web", "commit-hash"):
-        assert f"PASS  {job}" in run.stdout
-    assert box.take_builds() == [("hello-web", "linux/arm64")]
-    index = client.manifest(f"{box.prefix}/hello-web", "latest").json()
-    assert {m["platform"]["architecture"] for m in index["manifests"]} == {"amd64", "arm64"}
-    assert set(box.records()) == {"hello-web", "hello-cli"}
+        project.gitlab.close()

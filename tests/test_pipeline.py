@@ -35,13 +35,14 @@ def test_first_run_publishes_index_and_records_one_skip_ci_commit(sandbox, clien
         assert "org.privacy-oci.build-inputs" in body["annotations"]
         assert client.manifest(repository, commits[name][:12]).digest == index.digest
         for entry in body["manifests"]:
-            config = image_config(client, repository, entry["digest"])
+            reader = sandbox.pull_authorization(repository)
+            config = image_config(client, repository, entry["digest"], reader)
             assert config["architecture"] == entry["platform"]["architecture"]
             assert config["config"]["Labels"]["org.opencontainers.image.revision"] == commits[name]
             # The RUN step really ran on that architecture (arm64 under emulation).
-            built_on = file_in_image(client, repository, entry["digest"], "app/built-on").strip()
+            built_on = file_in_image(client, repository, entry["digest"], "app/built-on", reader).strip()
             assert built_on == {"amd64": "x86_64", "arm64": "aarch64"}[entry["platform"]["architecture"]]
-            assert file_in_image(client, repository, entry["digest"], "app/commit").strip() == commits[name]
+            assert file_in_image(client, repository, entry["digest"], "app/commit", reader).strip() == commits[name]
 
     remote_yml = sandbox.repo.remote_file("services.yml")
     assert records(remote_yml) == commits

@@ -1,10 +1,16 @@
 """Which credentials belong to which registry host, from the job's variables
-and the standard Docker and containers credential files."""
+and the standard Docker and containers credential files; and, with real
+token services, who is shown what."""
 from __future__ import annotations
 
 import base64
 import json
 
+import pytest
+
+from sandbox.registry import LocalRegistry
+from sandbox.token_auth import Policy, TokenService
+from tasks.registry import RegistryClient, RegistryError
 from tasks.registry_auth import Credential, Credentials, host_key, load
 from tasks.settings import Settings
 
@@ -78,3 +84,58 @@ def test_secrets_stay_out_of_reprs():
     assert "hunter2" not in repr(Credential("user", "hunter2", "somewhere"))
     assert "hunter2" not in repr(Settings.from_environ({"DOCKER_AUTH_CONFIG": auths(x=("u", "hunter2"))}))
     assert Credentials().for_host("any.example") is None
+
+
+# With real servers: token realms that record every credential they are shown.
+
+def test_a_run_shows_docker_hub_nothing_and_gitlab_the_jobs_credentials(sandbox, hub, gitlab):
+    hub_before, gitlab_before = len(hub.tokens.credentials), len(gitlab.tokens.credentials)
+
+    sandbox.doit()
+
+    assert hub.tokens.credentials[hub_before:] == []            # base images: asked anonymously
+    assert hub.tokens.authorizations[hub_before:] == [] or all(
+        not header for header in hub.tokens.authorizations)
+    shown = set(gitlab.tokens.credentials[gitlab_before:])
+    assert shown == {("gitlab-ci-token", gitlab.job_token)}      # the project's registry: the job's own
+
+
+def test_credentials_docker_hub_does_not_know_are_refused_and_named(sandbox, hub):
+    """Credentials configured for the hub's token service are sent to it;
+    as Docker Hub does, it answers 401 to ones it does not know, and the run
+    says whose they were, not what they are."""
+    realm_host = hub.token_service.server.host
+    sandbox.env["DOCKER_AUTH_CONFIG"] = auths(**{realm_host: ("gitlab-ci-token", "leaked-job-token")})
+
+    result = sandbox.doit(check=False)
+
+    assert result.returncode != 0
+    assert f"its token service {realm_host} refused the credentials from DOCKER_AUTH_CONFIG" in result.stderr
+    assert ("gitlab-ci-token", "leaked-job-token") in hub.tokens.credentials
+    assert "leaked-job-token" not in result.stdout + result.stderr
+
+
+@pytest.fixture
+def registry_with_a_realm_elsewhere(tmp_path):
+    """A registry on 127.0.0.1 whose token service is on 127.0.0.3, and
+    which gives nothing to anonymous requests."""
+    policy = Policy(users={"maintainer": "secret-password"}, grants={"maintainer": {"*": {"pull", "push"}}})
+    with TokenService(tmp_path / "tokens", policy, "elsewhere", "elsewhere-issuer", address="127.0.0.3") as tokens, \
+            LocalRegistry(tmp_path / "registry", token_auth=tokens.registry_auth) as registry:
+        yield registry, tokens
+
+
+def test_a_token_service_on_another_host_gets_the_registrys_credentials_only_if_configured_for_it(
+        registry_with_a_realm_elsewhere):
+    registry, tokens = registry_with_a_realm_elsewhere
+    maintainer = Credential("maintainer", "secret-password", "test")
+
+    only_the_registry = RegistryClient(Credentials({registry.host: maintainer}))
+    with pytest.raises(RegistryError, match=f"HTTP 401 .its token was asked for anonymously: no credentials "
+                                            f"are configured for {tokens.server.host}."):
+        only_the_registry.manifest(f"{registry.host}/some/image", "latest")
+    assert tokens.tokens.credentials == []
+
+    both = RegistryClient(Credentials({registry.host: maintainer, tokens.server.host: maintainer}))
+    assert both.manifest(f"{registry.host}/some/image", "latest") is None     # let in: the image is not there
+    assert tokens.tokens.credentials == [("maintainer", "secret-password")]

@@ -103,8 +103,9 @@ def test_killed_during_the_index_push_then_run_again(make_sandbox, registry, cli
 
     def kill_after_first_index_tag(method, path, status):
         # The index goes to the commit tag first and to 'latest' last: kill
-        # doit once the registry has the first, before doit hears back.
-        if method == "PUT" and path.endswith(f"/hello-web/manifests/{state['commit_tag']}"):
+        # doit once the registry has the first (not at the 401 that asks for
+        # a token first), before doit hears back.
+        if method == "PUT" and status == 201 and path.endswith(f"/hello-web/manifests/{state['commit_tag']}"):
             kill(state["process"])
 
     with FaultProxy(registry.host, after=kill_after_first_index_tag) as proxy:
@@ -133,3 +134,15 @@ def _peek_builds(box) -> list[tuple[str, str]]:
 
 def _head(box, name) -> str:
     return git("rev-parse", "HEAD", cwd=box.upstreams[name].work)
+
+
+def test_a_failed_platform_build_fails_the_job_that_ran_it(make_sandbox, payloads):
+    """``doit build:<service>:<arch>`` is what a CI build job runs: a failed
+    build must fail the job, so that GitLab does not go on to its index."""
+    box = make_sandbox(dockerfile=FLAKY_DOCKERFILE, build_args={"PAYLOAD_URL": payloads.url})
+
+    failed = box.doit("build:hello-web:arm64", check=False)
+
+    assert failed.returncode != 0
+    assert "FAILED build:hello-web:arm64: buildah build exited" in failed.stderr
+    assert box.doit("build:hello-web:arm64").returncode == 0       # the 503 was once only

@@ -2,7 +2,6 @@
 pattern is built, and its name becomes an image tag too."""
 from __future__ import annotations
 
-from sandbox import base_image
 from sandbox.demo import DEB_CACHE
 from sandbox.readback import recorded
 from sandbox.upstreams import git
@@ -46,15 +45,16 @@ def test_semver_tracking_builds_the_newest_release_and_rebuilds_once_for_a_new_o
     assert git("rev-parse", "v1.10.0^{commit}", cwd=cli.work) == releases["v1.10.0"]
 
 
-def test_a_new_base_image_digest_rebuilds_exactly_the_services_built_on_it(make_sandbox, registry, client, tmp_path):
+def test_a_new_base_image_digest_rebuilds_exactly_the_services_built_on_it(make_sandbox, hub, client, tmp_path):
     repository = f"{tmp_path.name.lower().replace('_', '-')}/own-base"
-    own_base = f"{registry.host}/{repository}:latest"
-    first_digest = base_image.publish(registry.host, repository, DEB_CACHE, marker="one")
+    own_base = hub.publish_base(DEB_CACHE, repository, marker="one")
+    first_digest = client.manifest(*own_base.rsplit(":", 1), head=True).digest
     box = make_sandbox(overrides={"hello-web": {"build_args": {"BASE_IMAGE": own_base}}})
     box.doit()
     box.take_builds()
 
-    second_digest = base_image.publish(registry.host, repository, DEB_CACHE, marker="two")
+    hub.publish_base(DEB_CACHE, repository, marker="two")
+    second_digest = client.manifest(*own_base.rsplit(":", 1), head=True).digest
     assert second_digest != first_digest
     box.fresh_job()
     listing = box.doit("list", "--status")

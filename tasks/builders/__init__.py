@@ -74,11 +74,18 @@ class Builder(ABC):
     def build(self, request: BuildRequest, work_dir: Path) -> str:
         """Build and push one platform image; return the pushed digest."""
 
+    @abstractmethod
+    def prepare(self, registry_host: str, credential) -> None:
+        """Set up a fresh CI job for building, once, before its first build:
+        log in to ``registry_host`` with ``credential`` (when there is one),
+        and whatever else the builder needs on a bare machine."""
 
-def run(command: list[str], what: str, env: Mapping[str, str]) -> None:
-    """Run a builder command (an argument list, never a shell string),
-    passing its output on to whatever stdout is at the time (doit captures it
-    per task); raise BuildError with the tail of it on failure."""
+
+def run(command: list[str], what: str, env: Mapping[str, str], stdin: str = "") -> None:
+    """Run a builder command (an argument list, never a shell string; a
+    secret goes in ``stdin``), passing its output on to whatever stdout is at
+    the time (doit captures it per task); raise BuildError with the tail of
+    it on failure."""
     import sh  # imported when a builder runs: `doit list` runs none
     tail = deque(maxlen=OUTPUT_TAIL_LINES)
 
@@ -88,7 +95,7 @@ def run(command: list[str], what: str, env: Mapping[str, str]) -> None:
         sys.stdout.write(line)
 
     try:
-        sh.Command(command[0])(*command[1:], _env=dict(env), _err_to_out=True, _out=echo, _in="")
+        sh.Command(command[0])(*command[1:], _env=dict(env), _err_to_out=True, _out=echo, _in=stdin)
     except sh.ErrorReturnCode as error:
         raise BuildError(f"{what} exited {error.exit_code}: {_reason(tail)}\n" + "\n".join(tail)) from None
     except sh.CommandNotFound:

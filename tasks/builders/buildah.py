@@ -21,11 +21,20 @@ class BuildahBuilder(Builder):
         # A separate store (PRIVACY_OCI_BUILDAH_ROOT) keeps runs apart, as on a fresh runner.
         root = settings.buildah_root
         self.store = ["--root", f"{root}/root", "--runroot", f"{root}/run"] if root else []
+        # STORAGE_DRIVER as a flag: buildah 1.28 ignores the variable.
+        if settings.buildah_storage_driver:
+            self.store += ["--storage-driver", settings.buildah_storage_driver]
         self.isolation = settings.buildah_isolation
 
     @classmethod
     def works_here(cls, settings) -> bool:
         return shutil.which(settings.buildah) is not None
+
+    def prepare(self, registry_host: str, credential) -> None:
+        if credential:
+            run([self.executable, *self.store, "login", "--username", credential.user, "--password-stdin",
+                 *_tls_flags(f"{registry_host}/x"), registry_host], "buildah login", self.settings.environ,
+                stdin=credential.password)
 
     def build(self, request: BuildRequest, work_dir: Path) -> str:
         tls = _tls_flags(request.image)

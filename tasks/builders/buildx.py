@@ -1,5 +1,10 @@
 """The Docker buildx builder, the CI default: one ``docker buildx build`` per
-platform, pushed under its tag, digest read from ``--metadata-file``."""
+platform, pushed under its tag, digest read from ``--metadata-file``.
+
+A CI job is set up as Docker documents multi-platform builds: QEMU handlers
+for the other architectures, and a ``docker-container`` builder (the default
+``docker`` driver exports no registry cache), on the BuildKit image pinned
+here rather than the floating one buildx would pull."""
 from __future__ import annotations
 
 import json
@@ -10,6 +15,13 @@ from pathlib import Path
 
 from ..registry import is_loopback, split_reference
 from . import Builder, BuildError, BuildRequest, run
+
+# BuildKit 0.32 and later push attestations as OCI artifacts, which the
+# gitlab.com registry refuses for a new image (moby/buildkit#7007); the image
+# output also opts out (oci-artifact=false) for when this pin moves on.
+BUILDKIT_IMAGE = "moby/buildkit:v0.31.2"
+BINFMT_IMAGE = "tonistiigi/binfmt:qemu-v10.2.3"
+BUILDER_NAME = "privacy-oci"
 
 
 class BuildxBuilder(Builder):
@@ -24,7 +36,7 @@ class BuildxBuilder(Builder):
 
     def build_command(self, request: BuildRequest, metadata_file: Path) -> list[str]:
         host, _ = split_reference(request.image)
-        output = f"type=image,name={request.image},push=true"
+        output = f"type=image,name={request.image},push=true,oci-artifact=false"
         if is_loopback(host):
             output += ",registry.insecure=true"
         command = [self.docker, "buildx", "build",
@@ -42,6 +54,16 @@ class BuildxBuilder(Builder):
         for name, value in request.labels:
             command += ["--label", f"{name}={value}"]
         return command + [str(request.context)]
+
+    def prepare(self, registry_host: str, credential) -> None:
+        env = self.settings.environ
+        run([self.docker, "run", "--privileged", "--rm", BINFMT_IMAGE, "--install", "arm64,arm"],
+            "installing the QEMU handlers", env)
+        run([self.docker, "buildx", "create", "--name", BUILDER_NAME, "--driver", "docker-container",
+             "--driver-opt", f"image={BUILDKIT_IMAGE}", "--bootstrap", "--use"], "docker buildx create", env)
+        if credential:
+            run([self.docker, "login", "--username", credential.user, "--password-stdin", registry_host],
+                "docker login", env, stdin=credential.password)
 
     def build(self, request: BuildRequest, work_dir: Path) -> str:
         work_dir.mkdir(parents=True, exist_ok=True)

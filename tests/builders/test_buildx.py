@@ -21,7 +21,13 @@ BUILD_FLAGS_WITH_VALUE = {"--platform", "--file", "--build-arg", "--label", "--c
 BUILD_FLAGS_INLINE = {"--provenance", "--sbom", "--push", "--pull", "--load"}
 # docs.docker.com/build/exporters/image-registry/
 IMAGE_EXPORTER_KEYS = {"type", "name", "push", "push-by-digest", "registry.insecure",
-                       "name-canonical", "compression", "oci-mediatypes"}
+                       "name-canonical", "compression", "oci-mediatypes", "oci-artifact"}
+# docs.docker.com/reference/cli/docker/buildx/create/
+CREATE_FLAGS_WITH_VALUE = {"--name", "--driver", "--driver-opt", "--platform", "--buildkitd-flags", "--config"}
+CREATE_FLAGS_INLINE = {"--bootstrap", "--use", "--append"}
+# docs.docker.com/reference/cli/docker/login/
+LOGIN_FLAGS_WITH_VALUE = {"--username", "--password"}
+LOGIN_FLAGS_INLINE = {"--password-stdin"}
 # docs.docker.com/build/cache/backends/registry/
 REGISTRY_CACHE_KEYS = {"type", "ref", "mode", "oci-mediatypes", "image-manifest", "compression"}
 
@@ -29,7 +35,7 @@ FAKE_DOCKER = """#!/usr/bin/env python3
 import json, sys
 args = sys.argv[1:]
 with open({log!r}, "a") as log:
-    log.write(json.dumps(args) + "\\n")
+    log.write(json.dumps({{"args": args, "stdin": sys.stdin.read() if "--password-stdin" in args else ""}}) + "\\n")
 if args[:2] == ["buildx", "version"]:
     print("github.com/docker/buildx v0.17.1")
 elif args[:2] == ["buildx", "build"]:
@@ -93,7 +99,7 @@ def test_build_command_uses_documented_flags_with_per_platform_cache():
     assert key_values(cache_to) == {**key_values(cache_from), "mode": "max"}
     output, = options["--output"]
     assert set(key_values(output)) <= IMAGE_EXPORTER_KEYS
-    assert key_values(output) == {"type": "image", "push": "true",
+    assert key_values(output) == {"type": "image", "push": "true", "oci-artifact": "false",
                                   "name": "registry.example.org/group/project/scribe:build-0123-4567-arm64"}
 
 
@@ -130,6 +136,27 @@ def test_buildx_is_chosen_when_docker_buildx_works_and_reads_the_metadata_digest
     digest = builder.build(request(), tmp_path / "work")
 
     assert digest == "sha256:" + "ab" * 32
-    calls = [json.loads(line) for line in fake_docker.read_text().splitlines()]
+    calls = [json.loads(line)["args"] for line in fake_docker.read_text().splitlines()]
     assert calls[0] == ["buildx", "version"]
     assert calls[1][:2] == ["buildx", "build"] and calls[1][-1] == "/work/src/scribe"
+
+
+def test_a_ci_job_is_set_up_with_pinned_images_and_a_login_whose_password_goes_through_stdin(fake_docker, tmp_path):
+    from tasks.builders.buildx import BINFMT_IMAGE, BUILDKIT_IMAGE
+    from tasks.registry_auth import Credential
+    builder = BuildxBuilder(RegistryClient(), Settings.from_environ({}))
+
+    builder.prepare("registry.example.org", Credential("gitlab-ci-token", "job-secret", "CI_REGISTRY_USER"))
+
+    calls = [json.loads(line) for line in fake_docker.read_text().splitlines()]
+    binfmt, create, login = (call["args"] for call in calls)
+    assert binfmt == ["run", "--privileged", "--rm", BINFMT_IMAGE, "--install", "arm64,arm"]
+    assert ":" in BINFMT_IMAGE and not BINFMT_IMAGE.endswith(":latest")
+    options, positional = check_documented(create[2:], CREATE_FLAGS_WITH_VALUE, CREATE_FLAGS_INLINE)
+    assert create[:2] == ["buildx", "create"] and positional == []
+    assert options["--driver"] == ["docker-container"] and options["--driver-opt"] == [f"image={BUILDKIT_IMAGE}"]
+    assert BUILDKIT_IMAGE.startswith("moby/buildkit:v0.") and "--use" in options and "--bootstrap" in options
+    options, positional = check_documented(login[1:], LOGIN_FLAGS_WITH_VALUE, LOGIN_FLAGS_INLINE)
+    assert login[0] == "login" and positional == ["registry.example.org"]
+    assert options == {"--username": ["gitlab-ci-token"], "--password-stdin": [True]}
+    assert calls[2]["stdin"] == "job-secret" and "job-secret" not in json.dumps([c["args"] for c in calls])

@@ -7,13 +7,14 @@ import pytest
 
 from sandbox.buildah_store import BuildahStore
 from sandbox.demo import DEB_CACHE
-from sandbox.docker_hub import DockerHub
 from sandbox.gitlab import GitLab
 from sandbox.upstreams import IDENTITY, git
 
 
 @pytest.fixture(scope="module")
 def gitlab(tmp_path_factory):
+    """A GitLab instance of their own for these tests (the session's is
+    shared by the pipeline tests), its project seeded with one commit."""
     with GitLab(tmp_path_factory.mktemp("gitlab")) as instance:
         work = tmp_path_factory.mktemp("seed")
         git("init", "--quiet", "--initial-branch=main", str(work))
@@ -22,12 +23,6 @@ def gitlab(tmp_path_factory):
         git(*IDENTITY, "commit", "--quiet", "--message", "Catalogue", cwd=work)
         git("push", "--quiet", str(instance.bare), "HEAD:refs/heads/main", cwd=work)
         yield instance
-
-
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory):
-    with DockerHub(tmp_path_factory.mktemp("hub")) as stand_in:
-        yield stand_in
 
 
 @pytest.fixture(scope="module")
