@@ -34,7 +34,7 @@ def doit_in(tmp_path: Path, catalogue: str, env_extra=None, *args) -> subprocess
                           capture_output=True, text=True, env=env)
 
 
-SHIPPED = {"bibliogram": ("linux/amd64", "linux/arm64"), "scribe": ("linux/amd64",),
+SHIPPED = {"bibliogram": ("linux/amd64", "linux/arm64"), "scribe": ("linux/amd64", "linux/arm64"),
            "nitter": ("linux/amd64", "linux/arm64"), "redlib": ("linux/amd64", "linux/arm64"),
            "rimgo": ("linux/amd64", "linux/arm64")}
 
