@@ -13,7 +13,7 @@ from tasks.catalogue import load
 PROJECT = Path(__file__).resolve().parent.parent
 
 
-SHIPPED = {"bibliogram": ("linux/amd64", "linux/arm64"), "scribe": ("linux/amd64",),
+SHIPPED = {"bibliogram": ("linux/amd64", "linux/arm64"), "scribe": ("linux/amd64", "linux/arm64"),
            "nitter": ("linux/amd64", "linux/arm64"), "redlib": ("linux/amd64", "linux/arm64"),
            "rimgo": ("linux/amd64", "linux/arm64")}
 
