@@ -42,6 +42,16 @@ def image_config(client, repository: str, manifest_digest: str, authorization: s
     return json.loads(blob(repository, manifest["config"]["digest"], authorization))
 
 
+def paths_in_image(client, repository: str, manifest_digest: str, authorization: str | None = None) -> set[str]:
+    """Every path the image's layers hold."""
+    paths = set()
+    for layer in client.manifest(repository, manifest_digest).json()["layers"]:
+        layer_blob = blob(repository, layer["digest"], authorization)
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(layer_blob))) as tar:
+            paths.update(name.lstrip("./") for name in tar.getnames())
+    return paths
+
+
 def file_in_image(client, repository: str, manifest_digest: str, path: str,
                   authorization: str | None = None) -> str:
     """A file's text as the image's layers leave it."""

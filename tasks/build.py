@@ -56,6 +56,7 @@ def build(pipeline: Pipeline, service: Service, platform: str) -> None:
         image=f"{image}:{names.platform_tag(plan.commit, plan.inputs, platform)}",
         cache_ref=names.cache_repository(image, platform),
         attestations=service.attestations,
+        ignore_file=service.ignore_file,
     )
     digest = pipeline.builder.build(request, pipeline.work_dir / "builder")
     pipeline.ledger.built(service.name, platform, digest)

@@ -68,6 +68,12 @@ class Service:
     published: Record | None = None
     attestations: bool = True
 
+    @property
+    def ignore_file(self) -> Path | None:
+        """The recipe's ``<Dockerfile>.dockerignore``, when it has one."""
+        path = self.dockerfile.with_name(self.dockerfile.name + ".dockerignore")
+        return path if path.is_file() else None
+
 
 @dataclass(frozen=True)
 class Catalogue:

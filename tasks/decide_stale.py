@@ -21,14 +21,18 @@ from .catalogue import Record
 from .names import INPUTS_ANNOTATION, REVISION_ANNOTATION, SHORT_COMMIT
 
 
-def own_inputs_digest(dockerfile: bytes, platforms, build_args, attestations: bool = True) -> str:
+def own_inputs_digest(dockerfile: bytes, platforms, build_args, attestations: bool = True,
+                      ignore_file: bytes | None = None) -> str:
     """A digest of this repository's own inputs to a service's image."""
-    canonical = json.dumps({
+    inputs = {
         "dockerfile": hashlib.sha256(dockerfile).hexdigest(),
         "platforms": sorted(platforms),
         "build_args": sorted([name, value] for name, value in build_args),
         "attestations": attestations,
-    }, sort_keys=True)
+    }
+    if ignore_file is not None:  # (absent, so that digests without one stay as they were)
+        inputs["ignore_file"] = hashlib.sha256(ignore_file).hexdigest()
+    canonical = json.dumps(inputs, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

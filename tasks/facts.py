@@ -90,8 +90,10 @@ class Facts:
 
     def _plan_or_error(self, service: Service):
         try:
+            ignore = service.ignore_file
             own = decide_stale.own_inputs_digest(service.dockerfile.read_bytes(), service.platforms,
-                                                 service.build_args, service.attestations)
+                                                 service.build_args, service.attestations,
+                                                 ignore.read_bytes() if ignore else None)
             bases = self._bases(service)
             commit, version = self._resolution(service)
             inputs = decide_stale.build_inputs_digest(own, bases)

@@ -88,3 +88,10 @@ def test_superseded_when_upstream_moved_on_or_another_run_recorded_since():
         "another run recorded the removal of its record since this run started")
     # Going back on purpose: upstream itself points at the older commit now.
     assert ds.superseded_by("e" * 40, "e" * 40, ours, ours, older) is None
+
+
+def test_own_inputs_follow_the_recipes_ignore_file_and_stay_as_they_were_without_one():
+    without = ds.own_inputs_digest(b"FROM x\n", PLATFORMS, [])
+    assert without == ds.own_inputs_digest(b"FROM x\n", PLATFORMS, [], True, None)
+    assert len({without, ds.own_inputs_digest(b"FROM x\n", PLATFORMS, [], True, b".git\n"),
+                ds.own_inputs_digest(b"FROM x\n", PLATFORMS, [], True, b".git\n.gitlab-ci.yml\n")}) == 3

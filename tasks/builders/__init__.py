@@ -46,6 +46,9 @@ class BuildRequest:
     image: str          # repository:tag to push the platform image to
     cache_ref: str      # repository holding this platform's build cache
     attestations: bool = True   # SBOM and provenance, where the builder makes them
+    # What of the context stays out of the image: the recipe's own
+    # <Dockerfile>.dockerignore, not the upstream's .dockerignore.
+    ignore_file: Path | None = None
 
 
 @dataclass(frozen=True)

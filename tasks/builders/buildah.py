@@ -45,6 +45,7 @@ class BuildahBuilder(Builder):
                    "--cache-from", request.cache_ref,
                    "--cache-to", request.cache_ref,
                    "--file", str(request.dockerfile),
+                   *(["--ignorefile", str(request.ignore_file)] if request.ignore_file else []),
                    *tls]
         for name, value in request.build_args:
             command += ["--build-arg", f"{name}={value}"]

@@ -1,6 +1,9 @@
 """The Docker buildx builder, the CI default: one ``docker buildx build`` per
 platform, pushed under its tag, digest read from ``--metadata-file``.
 
+BuildKit reads the recipe's ``<Dockerfile>.dockerignore`` beside it by
+itself, in place of the context's ``.dockerignore``.
+
 A CI job is set up as Docker documents multi-platform builds: QEMU handlers
 for the other architectures, and a ``docker-container`` builder (the default
 ``docker`` driver exports no registry cache), on the BuildKit image pinned
