@@ -1,0 +1,110 @@
+"""A project on a GitLab stand-in whose schedule runs under gitlab-ci-local
+as gitlab.com would run it: in job checkouts configured as gitlab-runner
+configures them, each job with only its image's tools (see ci_images), the
+project's CI/CD variables and GitLab's predefined ones in every job, child
+pipelines included, the schedule's variables only where GitLab gives them.
+For the CI rehearsal tests and the pipeline benchmarks."""
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks.registry import RegistryClient
+from tasks.registry_auth import load as load_credentials
+from tasks.settings import Settings
+
+from . import counting_builder, runner
+from .ci_images import CiImages
+from .config_repo import ConfigRepo
+from .demo import STAND_IN_DOCKERFILE, stand_in_services
+from .gitlab import GitLab
+from .readback import records
+from .upstreams import Upstream
+
+# GitLab's predefined variables that gitlab-ci-local would set otherwise.
+# (A runner's checkout is a detached HEAD, from which gitlab-ci-local would
+# make the branch up as "HEAD".)
+GITLAB_PREDEFINED = ("CI_REGISTRY", "CI_REGISTRY_IMAGE", "CI_REGISTRY_USER", "CI_REGISTRY_PASSWORD", "CI_JOB_TOKEN",
+                     "CI_COMMIT_BRANCH", "CI_COMMIT_REF_NAME")
+
+
+@dataclass
+class Project:
+    """A project on a GitLab stand-in, its schedule run by gitlab-ci-local
+    in a job checkout made as gitlab-runner makes it."""
+    directory: Path
+    gitlab: GitLab
+    repo: ConfigRepo
+    upstreams: dict[str, Upstream]
+    prefix: str
+    images: CiImages
+    machine_env: dict            # the runner machine's
+    project_variables: dict      # the project's CI/CD variables
+    urls_without_tokens: bool
+    job: runner.Checkout | None = None
+    jobs: int = 0
+
+    def new_job(self) -> Path:
+        """A new job's checkout, credentials pointed at the job token."""
+        self.jobs += 1
+        self.job = runner.checkout(self.gitlab, self.directory / f"builds-{self.jobs}", self.urls_without_tokens)
+        return self.job.path
+
+    def schedule(self, *args: str, variables: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        """A scheduled pipeline in a new job checkout, with the schedule's
+        ``variables`` (by default the builder choice of these tests)."""
+        checkout = self.new_job()
+        variables = {"CI_PIPELINE_SOURCE": "schedule",
+                     **(variables if variables is not None else {"PRIVACY_OCI_BUILDER": "buildah"})}
+        predefined = {name: self.job.env[name] for name in GITLAB_PREDEFINED}
+        result = self.images.run(checkout, variables, {**predefined, **self.project_variables},
+                                 {**self.job.env, **self.machine_env}, *args)
+        result.failed = CiImages.failed_jobs(result) or (["gitlab-ci-local"] if result.returncode else [])
+        if check:
+            assert not result.failed, "\n".join(
+                [f"failed: {result.failed}"] + [line for line in result.stdout.splitlines()
+                                                if any(job in line for job in result.failed)][-150:])
+        return result
+
+    def started_since(self, before: int) -> list[tuple[str, str]]:
+        return self.images.jobs_started()[before:]
+
+    def records(self) -> dict[str, str]:
+        return records(self.repo.remote_file("services.yml"))
+
+    def client(self) -> RegistryClient:
+        return RegistryClient(load_credentials(Settings.from_environ(self.gitlab.job_env()), self.gitlab.registry.host))
+
+
+def make_project(directory: Path, base: str, urls_without_tokens=False, dockerfile=STAND_IN_DOCKERFILE,
+                 build_args=None, extra_yaml="") -> Project:
+    """Two stand-in services in a project on a GitLab stand-in of its own
+    (close ``project.gitlab`` when done), built FROM ``base``."""
+    gitlab = GitLab(directory / "gitlab")
+    upstreams = {}
+    for name in ("hello-web", "hello-cli"):
+        upstreams[name] = Upstream(directory / "upstreams" / name)
+        upstreams[name].commit({"message.txt": f"hello from {name}\n"}, "first")
+    services = stand_in_services(upstreams, base)
+    for settings in services.values():
+        settings["build_args"].update(build_args or {})
+    prefix = "${CI_REGISTRY_IMAGE}"
+    repo = ConfigRepo(directory / "catalogue", remote=gitlab.bare)
+    repo.create(prefix, services, {name: dockerfile for name in upstreams}, whole_project=True, extra_yaml=extra_yaml)
+    wrapper, _ = counting_builder.install(directory)
+    home = directory / "home"
+    home.mkdir()
+    (directory / "auth.json").write_text('{"auths": {}}')
+    machine_env = {
+        "PATH": os.environ["PATH"], "HOME": str(home),
+        "PIP_CACHE_DIR": str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "privacy-oci" / "pip"),
+        # the runner's buildah store, and where a login is kept
+        "PRIVACY_OCI_BUILDAH": str(wrapper), "PRIVACY_OCI_BUILDAH_ROOT": str(directory / "buildah"),
+        "REGISTRY_AUTH_FILE": str(directory / "auth.json"),
+    }
+    # README, "GitLab CI", step 2: the token as a masked CI/CD variable.
+    project_variables = {"PRIVACY_OCI_GIT_TOKEN": gitlab.project_token}
+    return Project(directory, gitlab, repo, upstreams, f"{gitlab.registry.host}/{gitlab.project_path}",
+                   CiImages(directory / "images"), machine_env, project_variables, urls_without_tokens)
