@@ -5,7 +5,7 @@ import os
 import sys
 from pathlib import Path
 
-from tasks import build, commit_hash, fan_out, fetch_upstream, graph, names, push_manifest, report, verify
+from tasks import build, commit_hash, fan_out, fetch_upstream, names, push_manifest, report, verify
 from tasks.catalogue import load
 from tasks.errors import ConfigurationError
 from tasks.pipeline import Pipeline
@@ -18,8 +18,6 @@ try:
     PIPELINE = Pipeline(ROOT, load(ROOT / "services.yml", SETTINGS.environ), SETTINGS)
 except ConfigurationError as error:
     sys.exit(f"privacy-oci: {error}")
-if graph.needs_facts(sys.argv[1:]):
-    PIPELINE.facts.gather_in_background()
 
 DOIT_CONFIG = {
     # A plain-file state backend: it survives a CI cache and a change of

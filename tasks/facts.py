@@ -41,16 +41,6 @@ class Facts:
     def gathered(self) -> bool:
         return self._plans is not None
 
-    def gather_in_background(self) -> None:
-        """Start gathering now, while doit is still loading its tasks: a
-        no-op run then costs little more than its ``git ls-remote`` calls."""
-        def gather():
-            try:
-                self.plan(self.catalogue.services[0])
-            except StageFailed:
-                pass    # kept per service; the task that asks says why
-        threading.Thread(target=gather, daemon=True).start()
-
     def plan(self, service: Service) -> decide_stale.ServicePlan:
         """What is pending for ``service``, as decided at the start of the
         run. Plans of all services are made together, concurrently."""

@@ -5,21 +5,6 @@ from __future__ import annotations
 
 from .catalogue import Service
 
-# doit's commands that ask no task's uptodate: they need no facts.
-NO_STATUS_COMMANDS = {"help", "forget", "ignore", "clean", "dumpdb", "tabcompletion", "reset-dep"}
-COMMANDS = NO_STATUS_COMMANDS | {"list", "info", "run", "strace", "auto"}
-
-
-def needs_facts(argv: list[str]) -> bool:
-    """Whether the doit command line ``argv`` (without the program) will
-    ask tasks' ``uptodate``, and so the facts: a run, ``info``, ``list
-    --status``; not a plain ``doit list``, which must touch no network."""
-    command = argv[0] if argv and argv[0] in COMMANDS else "run"
-    if command == "list":
-        return any(arg == "--status" or (arg.startswith("-") and not arg.startswith("--") and "s" in arg)
-                   for arg in argv[1:])
-    return command not in NO_STATUS_COMMANDS
-
 
 def uptodate(pipeline, check, service: Service | None = None):
     """An ``uptodate`` callable for doit: true when ``check(plan)`` finds
