@@ -4,9 +4,10 @@
 HTTP, plus the project's registry, which asks that realm for tokens.
 
 Who may do what, as on gitlab.com: the project (or bot) token, with any
-user name, may fetch and push; the CI job token (user ``gitlab-ci-token``)
-may fetch and pull/push the project's images, but a git push with it gets
-403; no or unknown credentials get 401."""
+user name, may fetch and push; a reporter's token (a role that may read
+only) may fetch, and a push with it gets 403; the CI job token (user
+``gitlab-ci-token``) may fetch and pull/push the project's images, but a git
+push with it gets 403; no or unknown credentials get 401."""
 from __future__ import annotations
 
 import secrets
@@ -45,6 +46,7 @@ class GitLab(Closing):
         # GitLab's token prefixes: a CI job token, a project access token.
         self.job_token = "glcbt-" + secrets.token_urlsafe(20)
         self.project_token = "glpat-" + secrets.token_urlsafe(20)
+        self.reporter_token = "glpat-" + secrets.token_urlsafe(20)
         self.registry_user, self.registry_password = JOB_USER, self.job_token
         self.repositories = self.directory / "repositories"
         self.bare = self.repositories / f"{project_path}.git"
@@ -109,9 +111,10 @@ class GitLab(Closing):
             self.git_credentials.append(GitCredential(service, *credential))
         user, password = credential or ("", "")
         job = user == JOB_USER and secrets.compare_digest(password, self.job_token)
-        if not (job or secrets.compare_digest(password, self.project_token)):
+        reporter = secrets.compare_digest(password, self.reporter_token)
+        if not (job or reporter or secrets.compare_digest(password, self.project_token)):
             handler.reply(401, b"HTTP Basic: Access denied\n", {"WWW-Authenticate": 'Basic realm="GitLab"'})
-        elif job and service == "git-receive-pack":
+        elif (job or reporter) and service == "git-receive-pack":
             handler.reply(403, b"You are not allowed to push code to this project.\n")
         else:
             serve_backend(handler, self.repositories, user)

@@ -122,19 +122,27 @@ def test_the_child_pipeline_builds_with_the_schedules_builder_though_gitlab_pass
 
 
 def test_a_published_but_unrecorded_service_gets_a_commit_job(one_project):
-    """After a run whose commit-back failed: only the record is pending."""
+    """After a run whose commit-back failed: only the record is pending.
+    Failed with an expired token, then with one whose role may not push:
+    each time the message names the token and what it lacks."""
     one_project.project_variables["PRIVACY_OCI_GIT_TOKEN"] = "glpat-expired"
     failed = one_project.schedule(check=False)
     assert failed.failed == ["commit-hash"]
-    assert "PRIVACY_OCI_GIT_TOKEN" in failed.stdout + failed.stderr
+    assert "the token in PRIVACY_OCI_GIT_TOKEN" in failed.stdout and "expired, revoked or wrong" in failed.stdout
     assert one_project.records() == {}
-    one_project.project_variables["PRIVACY_OCI_GIT_TOKEN"] = one_project.gitlab.project_token
     before = len(one_project.images.jobs_started())
     calls = len(one_project.images.builder_calls())
 
+    one_project.project_variables["PRIVACY_OCI_GIT_TOKEN"] = one_project.gitlab.reporter_token
+    forbidden = one_project.schedule(check=False)
+    assert forbidden.failed == ["commit-hash"]
+    assert "the token in PRIVACY_OCI_GIT_TOKEN" in forbidden.stdout and "write_repository" in forbidden.stdout
+    assert one_project.gitlab.reporter_token not in forbidden.stdout + forbidden.stderr
+    assert one_project.records() == {}
+    one_project.project_variables["PRIVACY_OCI_GIT_TOKEN"] = one_project.gitlab.project_token
     one_project.schedule()
 
-    assert one_project.started_since(before) == [("plan", LIGHT), ("commit-hash", LIGHT)]
+    assert one_project.started_since(before) == [("plan", LIGHT), ("commit-hash", LIGHT)] * 2
     assert len(one_project.images.builder_calls()) == calls
     assert set(one_project.records()) == {"hello-web", "hello-cli"}
 
