@@ -54,9 +54,7 @@ def run() -> list[tuple[str, str, str, str]]:
         project, daemon, urls = published_catalogue(Path(scratch, "hundred"), registry.host, 100)
         try:
             doit(project)  # warm-up; also proves nothing is pending
-            # Interleaved, so both see the same machine; git daemon's small
-            # accept backlog stalls some connections for a second (a SYN
-            # retry) at this concurrency, in either series: medians and bests.
+            # Interleaved, so both see the same machine.
             noops, floors = [], []
             for _ in range(P1_REPETITIONS):
                 noops.append(median_seconds(lambda: doit(project), 1))
