@@ -5,8 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+# One locked write per call: builds running in parallel log at once, and a
+# line written in pieces by two of them would be two calls run together.
 WRAPPER = """#!/bin/sh
-python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "$@" >> {log}
+python3 -c '
+import fcntl, json, os, sys
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.write(fd, (json.dumps(sys.argv[2:]) + "\\n").encode())
+' {log} "$@"
 exec buildah "$@"
 """
 
