@@ -39,7 +39,7 @@ def tick(project, **variables) -> tuple[list, list, list]:
     """One scheduled tick: (jobs started, heavy ones, builder calls)."""
     jobs, calls = len(project.images.jobs_started()), len(project.images.builder_calls())
     project.schedule(variables=variables or None, check=False)
-    started = project.images.jobs_started()[jobs:]
+    started = project.started_since(jobs)
     return started, [job for job, image in started if image in HEAVY_IMAGES], project.images.builder_calls()[calls:]
 
 
