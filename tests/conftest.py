@@ -62,7 +62,8 @@ def make_sandbox(tmp_path, gitlab, registry, base):
     """``make_sandbox(registry_host=…, dockerfile=…, build_args=…)``: two
     stand-in services, hello-web (amd64 + arm64) and hello-cli (amd64),
     published through ``registry_host`` (the project's registry by default;
-    a proxy in front of it, say) by jobs with the GitLab job's variables."""
+    a proxy in front of it, say) by jobs with the GitLab job's variables.
+    ``dockerfile`` is every service's recipe, or a recipe per service name."""
     made = []
 
     def make(registry_host=None, dockerfile=STAND_IN_DOCKERFILE, build_args=None,
@@ -79,7 +80,8 @@ def make_sandbox(tmp_path, gitlab, registry, base):
             settings["build_args"].update(build_args or {})
             settings.update((overrides or {}).get(name, {}))
         repo = ConfigRepo(tmp_path / "catalogue")
-        checkout = repo.create(prefix, services, {name: dockerfile for name in upstreams},
+        recipes = dockerfile if isinstance(dockerfile, dict) else {name: dockerfile for name in upstreams}
+        checkout = repo.create(prefix, services, recipes,
                                whole_project=whole_project, extra_yaml=extra_yaml)
         wrapper, _ = counting_builder.install(tmp_path)
         home = tmp_path / "home"

@@ -29,11 +29,18 @@ NAMES = tuple(BUILDERS)
 OUTPUT_TAIL_LINES = 25
 # Progress bars redraw with cursor movements even when output is not a terminal.
 EXIT_STATUS_ONLY = re.compile(r"^[\w ]*exit(ed)? (with )?status \d+$")
+# What a builder says when it leaves an instruction of the recipe out of the
+# image and goes on (buildah, for an image in OCI format).
+DROPPED = re.compile(r"\b([A-Z]+) is not supported for OCI image format")
 TERMINAL_CONTROL = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 class BuildError(StageFailed):
     """A builder command failed; the message ends with the tail of its output."""
+
+
+class DroppedInstruction(BuildError):
+    """The builder left an instruction of the recipe out of the image."""
 
 
 @dataclass(frozen=True)
@@ -91,10 +98,13 @@ def run(command: list[str], what: str, env: Mapping[str, str], stdin: str = "") 
     it on failure."""
     import sh  # imported when a builder runs: `doit list` runs none
     tail = deque(maxlen=OUTPUT_TAIL_LINES)
+    dropped: dict[str, str] = {}
 
     def echo(line):
         line = TERMINAL_CONTROL.sub("", line)
         tail.append(line.rstrip("\n"))
+        for instruction in DROPPED.findall(line):
+            dropped.setdefault(instruction, line.strip())
         sys.stdout.write(line)
 
     try:
@@ -103,6 +113,9 @@ def run(command: list[str], what: str, env: Mapping[str, str], stdin: str = "") 
         raise BuildError(f"{what} exited {error.exit_code}: {_reason(tail)}\n" + "\n".join(tail)) from None
     except sh.CommandNotFound:
         raise BuildError(f"{command[0]} is not installed") from None
+    if dropped:
+        raise DroppedInstruction(f"{what} left {', '.join(dropped)} of the recipe out of the image: "
+                                 + " | ".join(dropped.values()))
 
 
 def _reason(lines) -> str:

@@ -3,6 +3,12 @@ buildah 1.28 makes no SBOM or provenance attestations; its images have none.
 
 Each platform is built with registry build cache and pushed under its tag
 with ``--digestfile`` (``build`` in 1.28 has none).
+
+Images are built and pushed in Docker's format: the OCI image config has no
+field for ``HEALTHCHECK``, ``SHELL`` or ``ONBUILD``, and buildah drops them
+from an OCI image with no more than a warning (and from a Docker-format
+image pushed as OCI without one). The service's index is an OCI index all
+the same; it may list manifests of either format.
 """
 from __future__ import annotations
 
@@ -40,6 +46,7 @@ class BuildahBuilder(Builder):
         tls = _tls_flags(request.image)
         command = [self.executable, *self.store, "build",
                    "--platform", request.platform,
+                   "--format", "docker",
                    "--isolation", self.isolation,
                    "--layers",
                    "--cache-from", request.cache_ref,
@@ -56,7 +63,7 @@ class BuildahBuilder(Builder):
         work_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=work_dir) as scratch:
             digest_file = Path(scratch, "digest")
-            run([self.executable, *self.store, "push", "--format", "oci",
+            run([self.executable, *self.store, "push", "--format", "v2s2",
                  "--digestfile", str(digest_file), *tls,
                  request.image, f"docker://{request.image}"], "buildah push", self.settings.environ)
             return digest_file.read_text().strip()

@@ -2,7 +2,10 @@
 platform, pushed under its tag, digest read from ``--metadata-file``.
 
 BuildKit reads the recipe's ``<Dockerfile>.dockerignore`` beside it by
-itself, in place of the context's ``.dockerignore``.
+itself, in place of the context's ``.dockerignore``. It writes the image
+config as moby/docker-image-spec's ``DockerOCIImage``: ``Healthcheck``,
+``Shell`` and ``OnBuild`` beside the OCI fields, in either media type, so
+the image output needs no format option to keep the recipe's instructions.
 
 A CI job is set up as Docker documents multi-platform builds: QEMU handlers
 for the other architectures, and a ``docker-container`` builder (the default
