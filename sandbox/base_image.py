@@ -17,7 +17,7 @@ import requests
 ARCHITECTURES = ("amd64", "arm64")
 APPLETS = ("sh", "cat", "echo", "uname", "mkdir", "cp", "ls", "sleep", "test", "true",
            "false", "env", "grep", "sed", "tr", "wget", "rm", "mv", "touch", "head",
-           "tail", "printf", "date", "id", "chmod")
+           "tail", "printf", "date", "id", "chmod", "httpd")
 
 
 def busybox_deb(architecture: str, cache: Path) -> Path:

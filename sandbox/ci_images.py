@@ -47,8 +47,9 @@ IMAGES = {
     "alpine:3.20": COMMON + ("apk", "wget"),
 }
 # What a package the jobs install brings, by the names apk and dnf give it.
-PACKAGES = {"python3": ("python3",), "py3-pip": ("pip", "pip3"), "python3-pip": ("pip", "pip3"), "git": ("git",)}
-BUILDERS = ("docker", "buildah")
+PACKAGES = {"python3": ("python3",), "py3-pip": ("pip", "pip3"), "python3-pip": ("pip", "pip3"), "git": ("git",),
+            "podman": ("podman",)}
+BUILDERS = ("docker", "buildah", "podman")
 
 BASH_ENV = """\
 # The image's tools for a job's script (see sandbox/ci_images.py).
@@ -58,6 +59,8 @@ if [ -z "${BASH_EXECUTION_STRING:-}" ] && [ -z "${JOB_IMAGE_BIN:-}" ] && [ -n "$
   cp -a "$CI_IMAGES_DIR/images/$__image/." "$JOB_IMAGE_BIN/"
   printf '%s\\t%s\\n' "$CI_JOB_NAME" "$__image" >> "$CI_IMAGES_DIR/jobs.log"
   export JOB_IMAGE_BIN PATH="$JOB_IMAGE_BIN"
+  # Each job on a runner of its own: a builder store no other job shares.
+  if [ -n "${PRIVACY_OCI_BUILDAH_ROOT:-}" ]; then export PRIVACY_OCI_BUILDAH_ROOT="$JOB_IMAGE_BIN.store"; fi
 fi
 """
 LOGGED = """#!/bin/sh
@@ -154,7 +157,7 @@ class CiImages:
 
     def _provide(self, target: Path, tool: str) -> None:
         if tool in BUILDERS:
-            real = shutil.which(tool) if tool == "buildah" else None
+            real = shutil.which(tool) if tool in ("buildah", "podman") else None
             then = f'exec {real} "$@"' if real else 'echo "docker: no Docker engine on this machine" >&2; exit 1'
             _script(target, LOGGED.format(name=tool, log=self.builder_log, then=then))
         elif tool in ("apk", "dnf"):

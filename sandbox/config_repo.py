@@ -2,6 +2,7 @@
 with a bare remote to commit back to: what a maintainer's fork is."""
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,6 +18,9 @@ image_prefix: {prefix}
 
 services:
 """
+
+
+WRITTEN_ABOVE = {"upstream", "branch", "tag", "tag_pattern", "platforms", "build_args"}
 
 
 def services_yaml(prefix: str, services: dict[str, dict]) -> str:
@@ -36,6 +40,9 @@ def services_yaml(prefix: str, services: dict[str, dict]) -> str:
         if settings.get("build_args"):
             text += "    build_args:\n" + "".join(
                 f'      {k}: "{v}"\n' for k, v in settings["build_args"].items())
+        for key, value in settings.items():
+            if key not in WRITTEN_ABOVE:   # any other field, in YAML's JSON form
+                text += f"    {key}: {json.dumps(value)}\n"
     return text
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tasks.registry import RegistryClient
 
-from . import base_image
+from . import base_image, containers_conf
 from .config_repo import ConfigRepo
 from .registry import LocalRegistry
 from .upstreams import Upstream
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
             prefix, stand_in_services(upstreams, base),
             {name: STAND_IN_DOCKERFILE for name in upstreams})
         environment = {**os.environ, "PRIVACY_OCI_BUILDER": "buildah", "STORAGE_DRIVER": "vfs",
-                       "PRIVACY_OCI_BUILDAH_ROOT": str(workdir / "buildah")}
+                       "PRIVACY_OCI_BUILDAH_ROOT": str(workdir / "buildah"), **containers_conf.write(workdir)}
 
         doit(checkout, environment, "list", "--status")
         if doit(checkout, environment) != 0:

@@ -15,7 +15,7 @@ from tasks.registry import RegistryClient
 from tasks.registry_auth import load as load_credentials
 from tasks.settings import Settings
 
-from . import counting_builder, runner
+from . import clock, containers_conf, counting_builder, runner
 from .ci_images import CiImages
 from .config_repo import ConfigRepo
 from .demo import STAND_IN_DOCKERFILE, stand_in_services
@@ -68,6 +68,11 @@ class Project:
                                                 if any(job in line for job in result.failed)][-150:])
         return result
 
+    def hours_later(self, hours: float) -> None:
+        """Move every job's clock on (PRIVACY_OCI_NOW, a project variable),
+        as to a later scheduled tick."""
+        clock.move_on(self.project_variables, hours)
+
     def started_since(self, before: int) -> list[tuple[str, str]]:
         return self.images.jobs_started()[before:]
 
@@ -103,6 +108,8 @@ def make_project(directory: Path, base: str, urls_without_tokens=False, dockerfi
         # the runner's buildah store, and where a login is kept
         "PRIVACY_OCI_BUILDAH": str(wrapper), "PRIVACY_OCI_BUILDAH_ROOT": str(directory / "buildah"),
         "REGISTRY_AUTH_FILE": str(directory / "auth.json"),
+        # what podman needs on this kind of machine (sandbox/containers_conf.py)
+        **containers_conf.write(directory),
     }
     # README, "GitLab CI", step 2: the token as a masked CI/CD variable.
     project_variables = {"PRIVACY_OCI_GIT_TOKEN": gitlab.project_token}

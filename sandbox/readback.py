@@ -31,6 +31,15 @@ def blob(repository: str, digest: str, authorization: str | None = None) -> byte
     return response.content
 
 
+def tags(repository: str, authorization: str | None = None) -> list[str]:
+    """The tags of a repository on a loopback registry."""
+    host, _, name = repository.partition("/")
+    response = requests.get(f"http://{host}/v2/{name}/tags/list", timeout=30,
+                            headers={"Authorization": authorization} if authorization else {})
+    response.raise_for_status()
+    return sorted(response.json().get("tags") or [])
+
+
 def index_platforms(client, repository: str) -> set[str]:
     """The architectures ``latest`` lists; empty when there is no ``latest``."""
     index = client.manifest(repository, "latest")

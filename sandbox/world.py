@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import counting_builder, readback
+from . import clock, counting_builder, readback
 from .config_repo import ConfigRepo
 from .gitlab import GitLab
 from .registry import LocalRegistry
@@ -64,6 +64,13 @@ class World:
         self.builder_log.unlink(missing_ok=True)
         return builds
 
+    def take_checks(self) -> list[tuple[str, str]]:
+        """(service, platform) of every start check run since the last call."""
+        log = self.directory / counting_builder.LOGS["podman"]
+        checks = sorted(counting_builder.checks(log))
+        log.unlink(missing_ok=True)
+        return checks
+
     def pending(self) -> set[str]:
         """Tasks ``doit list --status --all`` marks as to be run, but for
         fan-out, which always runs when asked and is never part of ``doit``."""
@@ -83,6 +90,11 @@ class World:
                             "--storage-driver", self.env.get("STORAGE_DRIVER", "vfs"), "rm", "--all"],
                            capture_output=True)
             shutil.rmtree(store, ignore_errors=True)
+
+    def hours_later(self, hours: float = 1) -> None:
+        """Move the runs' clock on (PRIVACY_OCI_NOW), as to a later
+        scheduled tick: remembered failures are held back by the clock."""
+        clock.move_on(self.env, hours)
 
     def services_yml(self) -> str:
         return (self.checkout / "services.yml").read_text()

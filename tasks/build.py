@@ -1,7 +1,11 @@
 """build: one task per service and platform. Each builds the checked-out
 source with the service's Dockerfile, with registry build cache kept per
-platform, and pushes the image under its platform tag, whose presence in the
-registry marks the platform as done for this build key.
+platform, and pushes the image under a candidate tag; the image is then
+started with a container runtime and checked (``tasks.start_check``), and
+only then put under its platform tag, whose presence in the registry marks
+the platform as done for this build key. A build or a check that fails is
+remembered in the registry (``tasks.failure_memory``), so the same inputs
+are not tried again on every tick.
 
 ``doit build:<service>`` builds every platform of one service, then pushes
 and checks its index, without recording it."""
@@ -9,9 +13,12 @@ from __future__ import annotations
 
 from operator import attrgetter
 
-from . import graph, names
-from .builders import BuildRequest
+from . import failure_memory, graph, names, start_check
+from .builders import BuildRequest, RecipeFailed
 from .catalogue import Service
+from .decide_stale import ServicePlan
+from .errors import StageFailed
+from .ledger import say
 from .pipeline import Pipeline
 
 
@@ -53,11 +60,54 @@ def build(pipeline: Pipeline, service: Service, platform: str) -> None:
         platform=platform,
         build_args=(("UPSTREAM_COMMIT", plan.commit), *service.build_args),
         labels=labels(service, plan.commit),
-        image=f"{image}:{names.platform_tag(plan.commit, plan.inputs, platform)}",
+        image=f"{image}:{names.candidate_tag(plan.commit, plan.inputs, platform)}",
         cache_ref=names.cache_repository(image, platform),
         attestations=service.attestations,
         ignore_file=service.ignore_file,
     )
-    digest = pipeline.builder.build(request, pipeline.work_dir / "builder")
-    pipeline.ledger.built(service.name, platform, digest)
+    builder = pipeline.builder
+    try:
+        digest = builder.build(request, pipeline.work_dir / "builder")
+    except RecipeFailed as error:
+        remember(pipeline, service, plan, platform, "build", str(error).splitlines()[0])
+        raise
     print(f"{service.name} {platform}: pushed {request.image} ({digest})")
+    check(pipeline, service, plan, platform, image, digest)
+    pipeline.registry.tag(image, digest, names.platform_tag(plan.commit, plan.inputs, platform))
+    pipeline.ledger.built(service.name, platform, digest)
+    print(f"{service.name} {platform}: {image}:{names.platform_tag(plan.commit, plan.inputs, platform)} "
+          "may now enter the index")
+
+
+def check(pipeline: Pipeline, service: Service, plan: ServicePlan, platform: str, image: str, digest: str) -> None:
+    """Start the pushed image and check it; raise StageFailed (and remember
+    the failure) when it does not work."""
+    spec = service.start_check
+    if spec.skip:
+        pipeline.ledger.checked(service.name, platform, start_check.CheckResult(True, f"off: {spec.skip}", 0.0))
+        return
+    config = pipeline.registry.image_config(image, digest, platform)
+    name = f"privacy-oci-check-{service.name}-{names.platform_slug(platform)}"
+    result = start_check.check(pipeline.runtime, name, f"{image}@{digest}", platform, config, spec)
+    pipeline.ledger.checked(service.name, platform, result)
+    if result.passed:
+        print(f"{service.name} {platform}: start check passed in {result.seconds:.1f} s ({result.what})")
+        return
+    remember(pipeline, service, plan, platform, "start check", result.what)
+    log = "\n".join(f"    {line}" for line in result.log) or "    (the container wrote nothing)"
+    raise StageFailed(f"{platform} image did not pass its start check: {result.what}\n  its log:\n{log}")
+
+
+def remember(pipeline: Pipeline, service: Service, plan: ServicePlan, platform: str, stage: str,
+             reason: str) -> None:
+    """Remember a failed attempt, so that the next runs hold it back; a
+    registry that cannot take it leaves the failure as it is."""
+    try:
+        failure = failure_memory.remember(
+            pipeline.registry, pipeline.image(service), names.failure_tag(plan.commit, plan.inputs, platform),
+            platform, stage, reason, pipeline.facts.now, service.start_check.digest())
+    except StageFailed as error:
+        say(f"{service.name} {platform}: the failure could not be remembered ({error}); the next run tries again")
+        return
+    say(f"{service.name} {platform}: {stage} failed {failure.attempts} time(s) in a row; "
+        f"held back until {failure.next_try:%Y-%m-%d %H:%M} UTC unless its inputs change")

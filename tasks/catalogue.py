@@ -6,8 +6,10 @@ writes to the catalogue (the ``published`` records).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
@@ -19,15 +21,23 @@ from .errors import ConfigurationError
 
 TOP_LEVEL_KEYS = {"image_prefix", "runner_tags", "services"}
 REF_KINDS = ("branch", "tag", "tag_pattern")
-SERVICE_KEYS = {"upstream", *REF_KINDS, "platforms", "dockerfile", "build_args", "attestations", "published"}
+SERVICE_KEYS = {"upstream", *REF_KINDS, "platforms", "dockerfile", "build_args", "attestations", "start_check",
+                "published"}
 PUBLISHED_KEYS = {"commit", "inputs", "bases"}
+START_CHECK_KEYS = {"timeout", "env", "files", "companions", "http", "skip"}
+COMPANION_KEYS = {"image", "env", "command"}
+DEFAULT_START_TIMEOUT = 60
+MAX_START_TIMEOUT = 3600
+# A reference a container runtime pulls: [host[:port]/]path[:tag][@digest].
+IMAGE_REFERENCE = re.compile(r"^[a-z0-9][a-z0-9._:/-]*(?::[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?"
+                             r"(?:@sha256:[0-9a-f]{64})?$")
 
 # A registry path component (OCI distribution spec), kept lower case.
 SERVICE_NAME = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 PLATFORM = re.compile(r"^(?P<os>[a-z0-9]+)/(?P<arch>[a-z0-9]+)(?:/(?P<variant>v[0-9]+))?$")
 KNOWN_OS = {"linux", "windows", "freebsd"}
 KNOWN_ARCH = {"amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64", "mips64le"}
-BUILD_ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")   # a build argument's or an environment variable's
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
 INPUTS = re.compile(r"^[0-9a-f]{12,64}$")
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -56,6 +66,35 @@ class Record:
 
 
 @dataclass(frozen=True)
+class Companion:
+    """A container the service needs beside it at start (nitter's Redis)."""
+    image: str
+    env: tuple[tuple[str, str], ...] = ()
+    command: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StartCheck:
+    """How a platform image is started and checked before it may enter an
+    index: what its start needs, what must answer, and for how long to
+    wait. ``skip`` (a reason) turns the check off."""
+    timeout: int = DEFAULT_START_TIMEOUT       # seconds to turn healthy or answer
+    env: tuple[tuple[str, str], ...] = ()
+    files: tuple[tuple[str, Path], ...] = ()    # path in the container -> file in the repository
+    companions: tuple[Companion, ...] = ()
+    http: tuple[int, str] | None = None         # port and path that must answer 2xx or 3xx
+    skip: str | None = None
+
+    def digest(self) -> str:
+        """The settings and the files' contents: a failure remembered for
+        one check is no reason to hold back another."""
+        settings = {"timeout": self.timeout, "env": self.env, "companions": [
+            (c.image, c.env, c.command) for c in self.companions], "http": self.http, "skip": self.skip,
+            "files": [(target, hashlib.sha256(source.read_bytes()).hexdigest()) for target, source in self.files]}
+        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
 class Service:
     """One service of the catalogue, validated."""
     name: str
@@ -67,6 +106,7 @@ class Service:
     build_args: tuple[tuple[str, str], ...]
     published: Record | None = None
     attestations: bool = True
+    start_check: StartCheck = field(default_factory=StartCheck)
 
     @property
     def ignore_file(self) -> Path | None:
@@ -203,7 +243,7 @@ def _service(name: str, settings, where: str, repo_root: Path) -> Service:
     if len(set(platforms)) != len(platforms):
         raise CatalogueError(f"{at}: field 'platforms' lists a platform twice")
 
-    dockerfile = _dockerfile(settings.get("dockerfile", f"Dockerfiles/{name}/Dockerfile"),
+    dockerfile = _repository_file(settings.get("dockerfile", f"Dockerfiles/{name}/Dockerfile"),
                              f"{at}: field 'dockerfile'", repo_root)
     build_args = _build_args(settings.get("build_args", {}), f"{at}: field 'build_args'")
     attestations = settings.get("attestations", True)
@@ -212,7 +252,8 @@ def _service(name: str, settings, where: str, repo_root: Path) -> Service:
     return Service(name=name, upstream=upstream, ref_kind=ref_kind, ref=ref,
                    platforms=tuple(platforms), dockerfile=dockerfile, build_args=build_args,
                    published=parse_record(settings.get("published"), f"{at}: field 'published'"),
-                   attestations=attestations)
+                   attestations=attestations,
+                   start_check=_start_check(settings.get("start_check"), f"{at}: field 'start_check'", repo_root))
 
 
 def check_git_url(value, field) -> str:
@@ -249,7 +290,7 @@ def _check_platform(platform, field):
                              f"with os in {_names(KNOWN_OS)} and arch in {_names(KNOWN_ARCH)}")
 
 
-def _dockerfile(value, field, repo_root: Path) -> Path:
+def _repository_file(value, field, repo_root: Path) -> Path:
     if not isinstance(value, str) or not value.strip():
         raise CatalogueError(f"{field} must be a path relative to the repository")
     candidate = Path(value)
@@ -262,21 +303,96 @@ def _dockerfile(value, field, repo_root: Path) -> Path:
     return resolved
 
 
+def _start_check(value, field, repo_root: Path) -> StartCheck:
+    if value is None:
+        return StartCheck()
+    if not isinstance(value, dict):
+        raise CatalogueError(f"{field} must be a mapping: timeout, env, files, companions, http, or skip (a reason)")
+    unknown = set(value) - START_CHECK_KEYS
+    if unknown:
+        raise CatalogueError(f"{field}: unknown field(s) {_names(unknown)}; accepted: {_names(START_CHECK_KEYS)}")
+    if "skip" in value:
+        reason = value["skip"]
+        if not isinstance(reason, str) or not reason.strip() or len(value) > 1:
+            raise CatalogueError(f"{field}: 'skip' turns the check off and stands alone, with the reason why "
+                                 "(e.g. skip: \"a CLI that needs its input\")")
+        return StartCheck(skip=_single_line(reason.strip(), f"{field}: 'skip'"))
+    timeout = value.get("timeout", DEFAULT_START_TIMEOUT)
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= MAX_START_TIMEOUT:
+        raise CatalogueError(f"{field}: 'timeout' must be a whole number of seconds from 1 to {MAX_START_TIMEOUT}")
+    http = value.get("http")
+    if http is not None:
+        if not isinstance(http, dict) or set(http) - {"port", "path"} or "port" not in http:
+            raise CatalogueError(f"{field}: 'http' must be {{port: 8080, path: /}} (path optional)")
+        port, path = http["port"], http.get("path", "/")
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise CatalogueError(f"{field}: 'http' port must be a number from 1 to 65535")
+        if not isinstance(path, str) or not re.fullmatch(r"/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*", path):
+            raise CatalogueError(f"{field}: 'http' path must start with '/' and be a URL path")
+        http = (port, path)
+    companions = value.get("companions", [])
+    if not isinstance(companions, list):
+        raise CatalogueError(f"{field}: 'companions' must be a list of {{image: …, env: …}}")
+    return StartCheck(timeout=timeout, env=_environment(value.get("env"), f"{field}: 'env'"),
+                      files=_files(value.get("files"), f"{field}: 'files'", repo_root), http=http,
+                      companions=tuple(_companion(c, f"{field}: companion {i + 1}") for i, c in enumerate(companions)))
+
+
+def _companion(value, field) -> Companion:
+    if not isinstance(value, dict) or "image" not in value or set(value) - COMPANION_KEYS:
+        raise CatalogueError(f"{field} must be a mapping with 'image' and optional 'env', 'command'")
+    image = value["image"]
+    if not isinstance(image, str) or not IMAGE_REFERENCE.fullmatch(image):
+        raise CatalogueError(f"{field}: 'image' must be an image reference such as redis:8.6-alpine")
+    command = value.get("command", [])
+    if not isinstance(command, list) or not all(isinstance(word, str) for word in command):
+        raise CatalogueError(f"{field}: 'command' must be a list of strings")
+    return Companion(image=image, env=_environment(value.get("env"), f"{field}: 'env'"),
+                     command=tuple(_single_line(word, f"{field}: 'command'") for word in command))
+
+
+def _environment(value, field) -> tuple[tuple[str, str], ...]:
+    return _settings(value, field, "an environment variable name")
+
+
+def _files(value, field, repo_root: Path) -> tuple[tuple[str, Path], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise CatalogueError(f"{field} must map a path in the container to a file in the repository")
+    files = []
+    for target, source in value.items():
+        if not isinstance(target, str) or not re.fullmatch(r"/[A-Za-z0-9._/-]+", target) or ".." in target:
+            raise CatalogueError(f"{field}: {target!r} is not an absolute path in the container")
+        files.append((target, _repository_file(source, f"{field}: {target}", repo_root)))
+    return tuple(files)
+
+
+def _single_line(value: str, field) -> str:
+    if "\n" in value or "\r" in value or "\0" in value:
+        raise CatalogueError(f"{field} must be a single line")
+    return value
+
+
 def _build_args(value, field) -> tuple[tuple[str, str], ...]:
+    return _settings(value, field, "a build-arg name (letters, digits, '_')")
+
+
+def _settings(value, field, what: str) -> tuple[tuple[str, str], ...]:
+    """NAME: value pairs (build arguments, environment variables), each
+    value a single line."""
     if value is None:
         return ()
     if not isinstance(value, dict):
         raise CatalogueError(f"{field} must be a mapping of NAME: value")
-    args = []
-    for key, arg in value.items():
-        if not isinstance(key, str) or not BUILD_ARG_NAME.match(key):
-            raise CatalogueError(f"{field}: {key!r} is not a build-arg name (letters, digits, '_')")
-        if isinstance(arg, bool) or not isinstance(arg, (str, int, float)):
-            raise CatalogueError(f"{field}: {key} must be a string or number")
-        if "\n" in str(arg) or "\r" in str(arg):
-            raise CatalogueError(f"{field}: {key} must be a single line")
-        args.append((key, str(arg)))
-    return tuple(args)
+    pairs = []
+    for name, setting in value.items():
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            raise CatalogueError(f"{field}: {name!r} is not {what}")
+        if isinstance(setting, bool) or not isinstance(setting, (str, int, float)):
+            raise CatalogueError(f"{field}: {name} must be a string or number")
+        pairs.append((name, _single_line(str(setting), f"{field}: {name}")))
+    return tuple(pairs)
 
 
 def parse_record(value, field) -> Record | None:

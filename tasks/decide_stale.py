@@ -8,7 +8,11 @@ facts it needs as arguments, so the rules are easy to read and to test:
 - otherwise each platform is *pending* until the registry holds its image
   under the build key (upstream commit + build inputs), the index is pending
   until the registry's ``latest`` index carries that key, and the commit is
-  pending until services.yml records it.
+  pending until services.yml records it;
+- a platform whose build or start check failed for this build key is *held
+  back* until its backoff has run out (or the check's settings changed, or
+  a retry is asked for): it is not pending, and neither are the service's
+  index and record.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from .catalogue import Record
 from .names import INPUTS_ANNOTATION, REVISION_ANNOTATION, SHORT_COMMIT
@@ -88,6 +93,45 @@ def index_matches(annotations: dict | None, commit: str, inputs: str) -> bool:
             and annotations.get(INPUTS_ANNOTATION) == inputs)
 
 
+# Failed attempts are tried again after 1 h, 2 h, 4 h … and at most a day:
+# on an hourly schedule that is 5 attempts on the first day (ticks 0, 1, 3,
+# 7, 15), then one a day. The next attempt is due a little before the
+# backoff has run out, so that a tick that starts a few minutes early or
+# late is not skipped for it.
+FIRST_BACKOFF = timedelta(hours=1)
+MAX_BACKOFF = timedelta(days=1)
+TICK_SLACK = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failed attempt at one platform of one build key, as remembered in
+    the registry: which stage failed, how often in a row, when it was last
+    tried, why, and with which start check settings."""
+    stage: str            # "build" or "start check"
+    attempts: int
+    attempted_at: datetime
+    reason: str
+    check: str            # the start check's digest at the time
+
+    @property
+    def next_try(self) -> datetime:
+        return self.attempted_at + backoff(self.attempts) - TICK_SLACK
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long to wait after ``attempts`` failed attempts in a row."""
+    return min(FIRST_BACKOFF * 2 ** max(attempts - 1, 0), MAX_BACKOFF)
+
+
+def held_back(failure: Failure | None, now: datetime, check: str, retry: bool) -> bool:
+    """Whether a platform that failed is left alone on this run: its backoff
+    has not run out, its start check is the one that failed, and no retry
+    was asked for. A new commit, recipe, build argument or base image is a
+    new build key, with no failure of its own."""
+    return failure is not None and not retry and failure.check == check and now < failure.next_try
+
+
 @dataclass(frozen=True)
 class ServicePlan:
     """What a run must still do for one service."""
@@ -99,6 +143,7 @@ class ServicePlan:
     index_published: bool
     version: str | None = None    # the upstream tag, when tags are tracked
     bases: tuple[tuple[str, str], ...] = ()   # base image -> digest
+    held_back: tuple[tuple[str, Failure], ...] = ()   # platform -> its last failure
 
     @property
     def needs_source(self) -> bool:
@@ -106,11 +151,11 @@ class ServicePlan:
 
     @property
     def needs_index(self) -> bool:
-        return not self.recorded and not self.index_published
+        return not self.recorded and not self.index_published and not self.held_back
 
     @property
     def needs_record(self) -> bool:
-        return not self.recorded
+        return not self.recorded and not self.held_back
 
     @property
     def record(self) -> Record:
@@ -119,18 +164,20 @@ class ServicePlan:
 
 
 def plan(service: str, commit: str, inputs: str, recorded: bool, platforms, published_platforms,
-         index_published: bool, version: str | None = None, bases=()) -> ServicePlan:
+         index_published: bool, version: str | None = None, bases=(), held=()) -> ServicePlan:
     """Decide what is pending for one service from the facts gathered about it.
 
     ``published_platforms`` and ``index_published`` are ignored when the
-    service is recorded (they need not even be looked up then)."""
+    service is recorded (they need not even be looked up then); ``held`` are
+    (platform, failure) of the platforms that ``held_back`` leaves alone."""
     if recorded:
         return ServicePlan(service, commit, inputs, True, (), True, version, tuple(bases))
     if index_published:
         # The index only ever points at platform images that exist.
         return ServicePlan(service, commit, inputs, False, (), True, version, tuple(bases))
-    pending = tuple(p for p in platforms if p not in set(published_platforms))
-    return ServicePlan(service, commit, inputs, False, pending, False, version, tuple(bases))
+    held = tuple((p, failure) for p, failure in held if p not in set(published_platforms))
+    pending = tuple(p for p in platforms if p not in set(published_platforms) and p not in dict(held))
+    return ServicePlan(service, commit, inputs, False, pending, False, version, tuple(bases), held)
 
 
 def superseded_by(commit: str, upstream_now: str, started_from: Record | None, recorded_now: Record | None,

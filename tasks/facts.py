@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from . import decide_stale, dockerfile, names, upstream
+from . import decide_stale, dockerfile, failure_memory, names, upstream
 from .builders import PlatformManifest
 from .catalogue import Catalogue, Service
 from .errors import StageFailed
@@ -22,11 +22,16 @@ from .registry import INDEX_TYPES, RegistryError, normalize_image
 MAX_CONCURRENT_REGISTRY_CHECKS = 16
 
 
+def _when(moment) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
 class Facts:
     def __init__(self, catalogue: Catalogue, settings, registry):
         """``registry()`` gives the run's registry client, made when first needed."""
         self.catalogue = catalogue
         self.settings = settings
+        self.now = settings.clock()   # one clock for every decision of the run
         self._registry = registry
         # One lock per memo: plans are made in threads that resolve commits
         # and look up base images, each under its own lock.
@@ -107,10 +112,30 @@ class Facts:
             if self.index_published(service, commit, inputs):
                 return decide_stale.plan(recorded=False, published_platforms=(), index_published=True, **facts)
             published = [p for p in service.platforms if self.platform_manifest(service, commit, inputs, p)]
+            held = self._held_back(service, commit, inputs, [p for p in service.platforms if p not in published])
             return decide_stale.plan(recorded=False, published_platforms=published, index_published=False,
-                                     **facts)
+                                     held=held, **facts)
         except StageFailed as error:
             return error if not isinstance(error, RegistryError) else StageFailed(f"registry: {error}")
+
+    def failure(self, service: Service, commit: str, inputs: str, platform: str) -> decide_stale.Failure | None:
+        """The failed attempt remembered for this platform and build key."""
+        return failure_memory.read(self._registry(), self.catalogue.image(service),
+                                   names.failure_tag(commit, inputs, platform))
+
+    def _held_back(self, service: Service, commit: str, inputs: str, platforms) -> list:
+        """(platform, failure) of the platforms a remembered failure holds
+        back on this run, each said on stderr with when it is tried next."""
+        held = []
+        for platform in platforms:
+            failure = self.failure(service, commit, inputs, platform)
+            if decide_stale.held_back(failure, self.now, service.start_check.digest(), self.settings.retry):
+                held.append((platform, failure))
+                say(f"{service.name}: held back: {platform} failed its {failure.stage} "
+                    f"{failure.attempts} time(s) in a row, last at {_when(failure.attempted_at)} "
+                    f"({failure.reason[:160]}); next try after {_when(failure.next_try)}, "
+                    "or now with PRIVACY_OCI_RETRY=true")
+        return held
 
     def _bases(self, service: Service) -> dict[str, str]:
         """The digest each base image of the service's Dockerfile has now."""

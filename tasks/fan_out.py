@@ -59,9 +59,9 @@ def child_pipeline(catalogue: Catalogue, plans: dict[str, ServicePlan | None], b
     index_jobs, to_record = [], False
     for service in catalogue.services:
         plan = plans[service.name]
-        if plan is not None and not plan.needs_record:
-            continue
-        to_record = True
+        if plan is not None and not plan.needs_record and not plan.pending_platforms:
+            continue   # recorded, or held back after failing
+        to_record = to_record or plan is None or plan.needs_record
         if plan is None:
             name = names.build_group(service.name)
             jobs[name] = _job(build_template, "build", [f"doit {name}"])
@@ -89,14 +89,15 @@ def child_pipeline(catalogue: Catalogue, plans: dict[str, ServicePlan | None], b
             job["when"] = "always"
             jobs[name] = job
             index_jobs.append(name)
-    if not to_record:
+    if not jobs and not to_record:
         return NOTHING_TO_DO
-    # --single: record what is published, without building what failed.
-    record = _job([LIGHT, ".privacy-oci-commit-back"], "record", [f"doit --single {names.COMMIT_HASH}"])
-    # Record whatever did get published, even when another service failed.
-    record["needs"] = index_jobs
-    record["when"] = "always"
-    jobs[names.COMMIT_HASH] = record
+    if to_record:
+        # --single: record what is published, without building what failed.
+        record = _job([LIGHT, ".privacy-oci-commit-back"], "record", [f"doit --single {names.COMMIT_HASH}"])
+        # Record whatever did get published, even when another service failed.
+        record["needs"] = index_jobs
+        record["when"] = "always"
+        jobs[names.COMMIT_HASH] = record
     return {"include": [{"local": TEMPLATES}], "variables": {**settings, "PRIVACY_OCI_BUILDER": builder},
             "stages": STAGES, **jobs}
 
@@ -114,8 +115,10 @@ def write(pipeline: Pipeline):
             print(f"fan-out: {service.name}: {error}")
             plans[service.name] = None
     settings = pipeline.settings
-    document = child_pipeline(pipeline.catalogue, plans, settings.builder or builders.NAMES[0],
-                              settings.for_child_pipeline())
+    child_settings = settings.for_child_pipeline()
+    if settings.retry:   # (also when asked by a pipeline run by hand, which the child is not)
+        child_settings["PRIVACY_OCI_RETRY"] = "true"
+    document = child_pipeline(pipeline.catalogue, plans, settings.builder or builders.NAMES[0], child_settings)
     path = pipeline.path(pipeline.settings.child_pipeline_file)
     path.parent.mkdir(parents=True, exist_ok=True)
     yaml = YAML(typ="safe", pure=True)

@@ -21,6 +21,7 @@ def say(line: str) -> None:
 class Outcome:
     """What happened to one service in this run, for the summary."""
     built: dict[str, str] = field(default_factory=dict)       # platform -> digest
+    checks: dict[str, object] = field(default_factory=dict)   # platform -> start_check.CheckResult
     failures: dict[str, str] = field(default_factory=dict)    # task name -> reason
     index_digest: str | None = None
     recorded: bool = False
@@ -40,6 +41,10 @@ class Ledger:
     def built(self, service: str, platform: str, digest: str) -> None:
         with self._lock:
             self._outcomes[service].built[platform] = digest
+
+    def checked(self, service: str, platform: str, result) -> None:
+        with self._lock:
+            self._outcomes[service].checks[platform] = result
 
     def indexed(self, service: str, digest: str) -> None:
         with self._lock:

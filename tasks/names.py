@@ -18,6 +18,8 @@ LATEST = "latest"
 REVISION_ANNOTATION = "org.opencontainers.image.revision"
 # Annotation on the image index that names the build inputs it was made from.
 INPUTS_ANNOTATION = "org.privacy-oci.build-inputs"
+# Annotation of a remembered failure: the platform it failed on.
+PLATFORM_ANNOTATION = "org.privacy-oci.platform"
 
 
 def platform_slug(platform: str) -> str:
@@ -66,6 +68,17 @@ def platform_tag(commit: str, inputs: str, platform: str) -> str:
     """The tag under which one platform's image is published for a build key;
     its presence in the registry is what marks the platform as done."""
     return f"build-{build_key(commit, inputs)}-{platform_slug(platform)}"
+
+
+def candidate_tag(commit: str, inputs: str, platform: str) -> str:
+    """The tag a platform image is pushed under before its start check; it
+    gets its platform tag only once the check has passed."""
+    return f"candidate-{build_key(commit, inputs)}-{platform_slug(platform)}"
+
+
+def failure_tag(commit: str, inputs: str, platform: str) -> str:
+    """The tag under which a failed attempt at one platform is remembered."""
+    return f"failed-{build_key(commit, inputs)}-{platform_slug(platform)}"
 
 
 def index_tags(commit: str, version: str | None = None) -> tuple[str, ...]:

@@ -1,7 +1,7 @@
 """The run: the catalogue and the settings, the parts that talk to the world
 (made when first needed, so that ``doit list`` makes none: the registry,
-the builder, the catalogue's remote), the facts gathered about the
-services, and the ledger of what became of each."""
+the builder, the container runtime, the catalogue's remote), the facts
+gathered about the services, and the ledger of what became of each."""
 from __future__ import annotations
 
 import threading
@@ -14,6 +14,8 @@ from .ledger import Ledger
 from .registry import RegistryClient, split_reference
 from .registry_auth import load as load_credentials
 from .remote import CatalogueRemote
+from .runtimes import Runtime
+from .runtimes import select as select_runtime
 
 
 class Pipeline:
@@ -27,6 +29,7 @@ class Pipeline:
         self._parts_lock = threading.Lock()
         self._registry: RegistryClient | None = None
         self._builder: Builder | None = None
+        self._runtime: Runtime | None = None
         self._remote: CatalogueRemote | None = None
 
     @property
@@ -49,6 +52,16 @@ class Pipeline:
                     builder.prepare(host, registry.credentials.for_host(host))
                 self._builder = builder
             return self._builder
+
+    @property
+    def runtime(self) -> Runtime:
+        """The container runtime the start checks run images with: the one
+        that goes with the builder, unless PRIVACY_OCI_RUNTIME says."""
+        builder = self.builder
+        with self._parts_lock:
+            if self._runtime is None:
+                self._runtime = select_runtime(self.settings, builder.runtime)
+            return self._runtime
 
     @property
     def remote(self) -> CatalogueRemote:

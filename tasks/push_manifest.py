@@ -15,7 +15,7 @@ from .catalogue import Service
 from .decide_stale import ServicePlan
 from .errors import StageFailed
 from .pipeline import Pipeline
-from .registry import OCI_INDEX
+from .registry import OCI_INDEX, platform_of
 
 
 def tasks(pipeline: Pipeline):
@@ -68,6 +68,7 @@ def push(pipeline: Pipeline, service: Service) -> None:
     commit_tag, *moving_tags = names.index_tags(plan.commit, plan.version)
     digest = pipeline.registry.put_manifest(repository, commit_tag, body, OCI_INDEX)
     print(f"{service.name}: pushed index {digest} as {repository}:{commit_tag}")
+    check_as_consumers_read_it(pipeline, service, repository, commit_tag)
 
     reason = superseded(pipeline, service, plan)
     if reason:
@@ -81,6 +82,25 @@ def push(pipeline: Pipeline, service: Service) -> None:
         pipeline.registry.put_manifest(repository, tag, body, OCI_INDEX)
     pipeline.ledger.indexed(service.name, digest)
     print(f"{service.name}: {', '.join(f'{repository}:{tag}' for tag in moving_tags)} now {digest}")
+
+
+def check_as_consumers_read_it(pipeline: Pipeline, service: Service, repository: str, reference: str) -> None:
+    """Read the index back as a consumer would: every platform of the
+    service is listed, and each listed image's config states the platform
+    its entry claims. Raise StageFailed (``latest`` is not moved) when not."""
+    registry = pipeline.registry
+    index = registry.manifest(repository, reference)
+    if index is None:
+        raise StageFailed(f"index {repository}:{reference} cannot be read back")
+    entries = {platform_of(m.get("platform") or {}): m for m in index.json().get("manifests", ())}
+    for platform in service.platforms:
+        entry = entries.get(platform)
+        if entry is None:
+            raise StageFailed(f"index {reference} lists no image for {platform}; latest not moved")
+        stated = platform_of(registry.image_config(repository, entry["digest"], platform))
+        if stated != platform:
+            raise StageFailed(f"index {reference} lists {entry['digest'][:19]} as {platform}, but its config "
+                              f"says {stated}; latest not moved")
 
 
 def superseded(pipeline: Pipeline, service: Service, plan: ServicePlan) -> str | None:

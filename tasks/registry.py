@@ -16,6 +16,7 @@ import json
 import re
 import threading
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from .errors import StageFailed
 from .registry_auth import Credentials
@@ -119,6 +120,29 @@ class RegistryClient:
         media_type = response.headers.get("Content-Type", "").split(";")[0]
         return Manifest(digest, media_type, size, body)
 
+    def blob(self, repository: str, digest: str) -> bytes:
+        """A blob (an image config, say) by its digest, checked against it."""
+        response = self._request("GET", repository, f"blobs/{digest}")
+        self._check(response, f"read {repository}@{digest}", repository, "pull")
+        if "sha256:" + hashlib.sha256(response.content).hexdigest() != digest:
+            raise RegistryError(f"{repository}@{digest}: the registry sent a blob of another digest")
+        return response.content
+
+    def image_config(self, repository: str, digest: str, platform: str) -> dict:
+        """The config of the image at ``digest``; of its ``platform`` image
+        when the digest is an index (an image and its attestations)."""
+        manifest = self.manifest(repository, digest)
+        if manifest is None:
+            raise RegistryError(f"{repository}@{digest} is not in the registry")
+        document = manifest.json()
+        if manifest.media_type in INDEX_TYPES:
+            entry = next((m for m in document.get("manifests", ())
+                          if platform_of(m.get("platform") or {}) == platform), None)
+            if entry is None:
+                raise RegistryError(f"{repository}@{digest} has no image for {platform}")
+            return self.image_config(repository, entry["digest"], platform)
+        return json.loads(self.blob(repository, document["config"]["digest"]))
+
     # -- writing -------------------------------------------------------------
     def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
         response = self._request("PUT", repository, f"manifests/{reference}",
@@ -126,12 +150,37 @@ class RegistryClient:
         self._check(response, f"push {repository}:{reference}", repository, "pull,push")
         return response.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(body).hexdigest()
 
+    def tag(self, repository: str, digest: str, tag: str) -> None:
+        """Put the manifest at ``digest`` under ``tag`` too, byte for byte."""
+        manifest = self.manifest(repository, digest)
+        if manifest is None:
+            raise RegistryError(f"cannot tag {repository}@{digest}: the registry does not have it")
+        self.put_manifest(repository, tag, manifest.body, manifest.media_type)
+
+    def put_blob(self, repository: str, data: bytes) -> str:
+        """Upload ``data`` as a blob in one request (unless it is there)."""
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if self._request("HEAD", repository, f"blobs/{digest}").status_code == 200:
+            return digest
+        started = self._request("POST", repository, "blobs/uploads/")
+        self._check(started, f"start an upload to {repository}", repository, "pull,push")
+        host, _ = split_reference(repository)
+        location = started.headers.get("Location", "")
+        if location.startswith("/"):
+            location = f"{_scheme(host)}://{host}{location}"
+        if urlsplit(location).netloc != host:
+            raise RegistryError(f"{host} sent the upload of a blob to another host")
+        separator = "&" if "?" in location else "?"
+        response = self._request("PUT", repository, url=f"{location}{separator}digest={digest}",
+                                 headers={"Content-Type": "application/octet-stream"}, data=data)
+        self._check(response, f"upload a blob to {repository}", repository, "pull,push")
+        return digest
+
     # -- plumbing ------------------------------------------------------------
-    def _request(self, method, repository, path, headers=None, data=None):
+    def _request(self, method, repository, path="", headers=None, data=None, url=None):
         host, name = split_reference(repository)
-        scheme = "http" if is_loopback(host) else "https"
-        url = f"{scheme}://{host}/v2/{name}/{path}"
-        scope = _scope(name, "pull,push" if method == "PUT" else "pull")
+        url = url or f"{_scheme(host)}://{host}/v2/{name}/{path}"
+        scope = _scope(name, "pull,push" if method in ("PUT", "POST") else "pull")
         headers = dict(headers or {})
         token = self._tokens.get((host, scope))
         if token:
@@ -167,7 +216,6 @@ class RegistryClient:
         """A token from the service the registry named: with the credentials
         configured for that service's own host, when it is spoken to over
         HTTPS or on loopback; anonymously otherwise."""
-        from urllib.parse import urlsplit
         realm = urlsplit(challenge.get("realm", ""))
         if realm.scheme not in ("http", "https") or not realm.netloc:
             raise RegistryError(f"{host}: its token challenge names no usable token service")
@@ -203,6 +251,19 @@ class RegistryClient:
         if response.status_code in (401, 403) and asked:
             message += f" (its token was asked for {asked})"
         raise RegistryError(message)
+
+
+def platform_of(description: dict) -> str:
+    """'os/architecture[/variant]' of an index entry's platform or an image
+    config; arm64's default variant v8 is left out, as in services.yml."""
+    variant = description.get("variant") or ""
+    if description.get("architecture") == "arm64" and variant == "v8":
+        variant = ""
+    return "/".join(part for part in (description.get("os"), description.get("architecture"), variant) if part)
+
+
+def _scheme(host: str) -> str:
+    return "http" if is_loopback(host) else "https"
 
 
 def _scope(name: str, actions: str) -> str:

@@ -15,8 +15,16 @@ from . import names
 from .errors import StageFailed
 from .pipeline import Pipeline
 
-# What became of a service in this run.
-STATUSES = ("built", "recorded", "skipped", "failed", "pending", "superseded")
+LOG_LINES_IN_SUMMARY = 5
+# What became of a service in this run, one word each, furthest first:
+#   recorded    its index is published and services.yml now records it
+#   published   its index went out in this run, not (yet) recorded
+#   up to date  nothing to do: services.yml records what upstream has
+#   pending     work is left that this run did not do
+#   held back   a platform failed before and waits for its next try
+#   superseded  a newer state is published; latest and the record left to it
+#   failed      a stage failed in this run
+STATUSES = ("recorded", "published", "up to date", "pending", "held back", "superseded", "failed")
 
 
 def reporter_for(pipeline: Pipeline):
@@ -60,12 +68,14 @@ def service_reports(pipeline: Pipeline) -> list[dict]:
             status = "failed"
         elif outcome.superseded:
             status = "superseded"
-        elif outcome.index_digest:
-            status = "built"
         elif outcome.recorded:
             status = "recorded"
+        elif outcome.index_digest:
+            status = "published"
         elif plan is not None and plan.recorded:
-            status = "skipped"
+            status = "up to date"
+        elif plan is not None and plan.held_back:
+            status = "held back"
         else:
             status = "pending"
         reports.append({
@@ -80,6 +90,13 @@ def service_reports(pipeline: Pipeline) -> list[dict]:
             "tags": list(names.index_tags(plan.commit, plan.version)) if outcome.index_digest else [],
             "errors": dict(outcome.failures),
             "superseded": outcome.superseded,
+            "start_checks": {platform: {"passed": result.passed, "result": result.what,
+                                        "seconds": round(result.seconds, 1), "log": list(result.log)}
+                             for platform, result in outcome.checks.items()},
+            "held_back": [{"platform": platform, "stage": failure.stage, "attempts": failure.attempts,
+                           "last_attempt": failure.attempted_at.isoformat(timespec="seconds"),
+                           "next_try": failure.next_try.isoformat(timespec="seconds"), "reason": failure.reason}
+                          for platform, failure in (plan.held_back if plan else ())],
         })
     return reports
 
@@ -89,23 +106,27 @@ def summary(reports: list[dict]) -> list[str]:
     for report in reports:
         details = []
         if report["platforms"]:
-            details.append("pushed " + ", ".join(names.platform_slug(p) for p in report["platforms"]))
+            details.append("built and checked " + ", ".join(names.platform_slug(p) for p in report["platforms"]))
         if report["index_digest"]:
             details.append(f"index {report['index_digest'][:19]}")
-        if report["recorded"]:
-            details.append("recorded")
         if report["superseded"]:
             details.append(f"left latest and the record to a newer state: {report['superseded']}")
+        details += [f"{names.platform_slug(held['platform'])} held back after {held['attempts']} failed "
+                    f"{held['stage']}(s), next try after {held['next_try']}" for held in report["held_back"]]
         details += [f"{task}: {reason.splitlines()[0]}" for task, reason in report["errors"].items()]
         commit = (report["commit"] or "-")[:12]
-        rows.append((report["service"], commit, report["status"], "; ".join(details)))
+        logs = [f"{platform} log: {line}" for platform, check in report["start_checks"].items()
+                if not check["passed"] for line in check["log"][-LOG_LINES_IN_SUMMARY:]]
+        rows.append((report["service"], commit, report["status"], "; ".join(details), logs))
     width = max(len(row[0]) for row in rows)
     lines = ["", "privacy-oci summary:"]
-    lines += [f"  {name:<{width}}  {commit:<12}  {status:<8}  {details}".rstrip()
-              for name, commit, status, details in rows]
-    counts = ", ".join(f"{sum(r['status'] == s for r in reports)} {s}" for s in STATUSES)
+    for name, commit, status, details, logs in rows:
+        lines.append(f"  {name:<{width}}  {commit:<12}  {status:<10}  {details}".rstrip())
+        lines += [f"  {'':<{width}}  {'':<12}  {'':<10}    {line}" for line in logs]
+    counts = ", ".join(f"{count} {status}" for status in STATUSES
+                       for count in [sum(r["status"] == status for r in reports)] if count)
     images = sum(len(r["platforms"]) for r in reports)
-    lines.append(f"  services: {counts}; {images} platform image(s) pushed")
+    lines.append(f"  services: {counts}; {images} platform image(s) built and checked")
     return lines
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Mapping
 
-from . import builders
+from . import builders, runtimes
 from .catalogue import REF_NAME, check_git_url
 from .errors import ConfigurationError
 
@@ -33,6 +34,10 @@ class Settings:
     buildah_isolation: str = "chroot"
     buildah_storage_driver: str | None = None
     docker: str = "docker"
+    runtime: str | None = None              # None: the one that goes with the builder
+    podman: str = "podman"
+    retry: bool = False                     # try held-back platforms now
+    now: datetime | None = None             # a simulated clock; None: the real one
     registry_user: str | None = None
     registry_password: str | None = field(default=None, repr=False)
     registry_user_source: str = ""          # the variable the user came from, for messages
@@ -53,6 +58,10 @@ class Settings:
     report_file: str = ".work/report.json"
     child_pipeline_file: str = ".work/child-pipeline.yml"
 
+    def clock(self) -> datetime:
+        """Now, as this run sees it."""
+        return self.now or datetime.now(timezone.utc)
+
     def for_child_pipeline(self) -> dict[str, str]:
         """The PRIVACY_OCI_* settings of this job that jobs it plans must
         share: the schedule's choices. Secrets stay out: they would be
@@ -69,6 +78,19 @@ class Settings:
         if builder and builder not in builders.NAMES:
             raise SettingsError(f"environment: PRIVACY_OCI_BUILDER={builder!r} is not a builder; "
                                 f"use one of {', '.join(builders.NAMES)} or leave it unset")
+        runtime = get("PRIVACY_OCI_RUNTIME")
+        if runtime and runtime not in runtimes.NAMES:
+            raise SettingsError(f"environment: PRIVACY_OCI_RUNTIME={runtime!r} is not a container runtime; "
+                                f"use one of {', '.join(runtimes.NAMES)} or leave it unset")
+        retry = get("PRIVACY_OCI_RETRY") or "false"
+        if retry not in ("true", "false"):
+            raise SettingsError(f"environment: PRIVACY_OCI_RETRY={retry!r}: use true or false")
+        now = get("PRIVACY_OCI_NOW")
+        try:
+            clock = datetime.fromisoformat(now.replace("Z", "+00:00")).astimezone(timezone.utc) if now else None
+        except ValueError:
+            raise SettingsError(f"environment: PRIVACY_OCI_NOW={now!r} is not a date and time such as "
+                                "2026-11-30T04:00:00Z") from None
         for name in ("PRIVACY_OCI_GIT_BRANCH", "CI_COMMIT_BRANCH"):
             value = environ.get(name)
             if value and (value.startswith("-") or not REF_NAME.match(value)):
@@ -94,6 +116,11 @@ class Settings:
             buildah_isolation=get("BUILDAH_ISOLATION") or "chroot",
             buildah_storage_driver=get("STORAGE_DRIVER"),
             docker=get("PRIVACY_OCI_DOCKER") or "docker",
+            runtime=runtime,
+            podman=get("PRIVACY_OCI_PODMAN") or "podman",
+            # A pipeline run by hand ("Run pipeline") means: try now.
+            retry=retry == "true" or environ.get("CI_PIPELINE_SOURCE") == "web",
+            now=clock,
             registry_user=get("PRIVACY_OCI_REGISTRY_USER", "CI_REGISTRY_USER"),
             registry_password=get("PRIVACY_OCI_REGISTRY_PASSWORD", "CI_REGISTRY_PASSWORD"),
             registry_user_source=next((n for n in ("PRIVACY_OCI_REGISTRY_USER", "CI_REGISTRY_USER")

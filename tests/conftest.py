@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-from sandbox import counting_builder
+from sandbox import containers_conf, counting_builder
 from sandbox.config_repo import ConfigRepo
 from sandbox.demo import DEB_CACHE, STAND_IN_DOCKERFILE, stand_in_services
 from sandbox.docker_hub import DockerHub
@@ -84,6 +84,7 @@ def make_sandbox(tmp_path, gitlab, registry, base):
         checkout = repo.create(prefix, services, recipes,
                                whole_project=whole_project, extra_yaml=extra_yaml)
         wrapper, _ = counting_builder.install(tmp_path)
+        runtime, _ = counting_builder.install(tmp_path, "podman")
         home = tmp_path / "home"
         home.mkdir(exist_ok=True)
         env = {**os.environ, **gitlab.job_env(),
@@ -95,8 +96,10 @@ def make_sandbox(tmp_path, gitlab, registry, base):
                "PRIVACY_OCI_PREPARE_BUILDER": "true",
                "PRIVACY_OCI_BUILDER": "buildah",
                "PRIVACY_OCI_BUILDAH": str(wrapper),
+               "PRIVACY_OCI_PODMAN": str(runtime),
                "PRIVACY_OCI_BUILDAH_ROOT": str(tmp_path / "buildah"),
-               "STORAGE_DRIVER": "vfs"}
+               "STORAGE_DRIVER": "vfs",
+               **containers_conf.write(tmp_path)}
         box = World(tmp_path, registry, prefix, upstreams, repo, checkout, env, base,
                     {name: settings["platforms"] for name, settings in services.items()}, gitlab)
         box.fresh_job()

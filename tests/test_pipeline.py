@@ -59,11 +59,11 @@ def test_first_run_publishes_index_and_records_one_skip_ci_commit(sandbox, clien
     assert sorted(added) == sorted(expected_added)
     log = sandbox.repo.remote_log()
     assert len(log) == 2 and "[skip ci]" in log[0]
-    assert "services: 2 built, 0 recorded, 0 skipped, 0 failed, 0 pending, 0 superseded; 3 platform image(s) pushed" in run.stdout
+    assert "services: 2 recorded; 3 platform image(s) built and checked" in run.stdout
     report = {r["service"]: r for r in json.loads((sandbox.checkout / ".work" / "report.json").read_text())["services"]}
     for name, architectures in expected.items():
         entry = report[name]
-        assert (entry["status"], entry["recorded"], entry["commit"], entry["errors"]) == ("built", True, commits[name], {})
+        assert (entry["status"], entry["recorded"], entry["commit"], entry["errors"]) == ("recorded", True, commits[name], {})
         assert entry["index_digest"] == client.manifest(f"{sandbox.prefix}/{name}", "latest").digest
         assert entry["tags"] == [commits[name][:12], "latest"]
         assert {p.split("/")[1] for p in entry["platforms"]} == architectures
@@ -85,7 +85,7 @@ def test_second_run_does_nothing_also_from_a_fresh_clone(sandbox):
     assert sandbox.registry_snapshot() == snapshot
     assert sandbox.repo.remote_log() == log
     for run in (again, fresh):
-        assert "services: 0 built, 0 recorded, 2 skipped, 0 failed, 0 pending, 0 superseded; 0 platform image(s) pushed" in run.stdout
+        assert "services: 2 up to date; 0 platform image(s) built and checked" in run.stdout
         assert "\n.  " not in run.stdout  # doit's mark of an executed task
 
 

@@ -39,7 +39,12 @@ class BuildError(StageFailed):
     """A builder command failed; the message ends with the tail of its output."""
 
 
-class DroppedInstruction(BuildError):
+class RecipeFailed(BuildError):
+    """The recipe did not build: a failure of the image, remembered as
+    such (unlike a login or a push that failed)."""
+
+
+class DroppedInstruction(RecipeFailed):
     """The builder left an instruction of the recipe out of the image."""
 
 
@@ -71,6 +76,9 @@ class PlatformManifest:
 
 
 class Builder(ABC):
+    # The container runtime of the jobs this builder runs in, for the start check.
+    runtime: str = "docker"
+
     def __init__(self, registry, settings):
         self.registry = registry
         self.settings = settings
@@ -91,11 +99,11 @@ class Builder(ABC):
         and whatever else the builder needs on a bare machine."""
 
 
-def run(command: list[str], what: str, env: Mapping[str, str], stdin: str = "") -> None:
+def run(command: list[str], what: str, env: Mapping[str, str], stdin: str = "", builds: bool = False) -> None:
     """Run a builder command (an argument list, never a shell string; a
     secret goes in ``stdin``), passing its output on to whatever stdout is at
     the time (doit captures it per task); raise BuildError with the tail of
-    it on failure."""
+    it on failure, RecipeFailed when the command ``builds`` the recipe."""
     import sh  # imported when a builder runs: `doit list` runs none
     tail = deque(maxlen=OUTPUT_TAIL_LINES)
     dropped: dict[str, str] = {}
@@ -110,7 +118,8 @@ def run(command: list[str], what: str, env: Mapping[str, str], stdin: str = "") 
     try:
         sh.Command(command[0])(*command[1:], _env=dict(env), _err_to_out=True, _out=echo, _in=stdin)
     except sh.ErrorReturnCode as error:
-        raise BuildError(f"{what} exited {error.exit_code}: {_reason(tail)}\n" + "\n".join(tail)) from None
+        failure = RecipeFailed if builds else BuildError
+        raise failure(f"{what} exited {error.exit_code}: {_reason(tail)}\n" + "\n".join(tail)) from None
     except sh.CommandNotFound:
         raise BuildError(f"{command[0]} is not installed") from None
     if dropped:

@@ -21,6 +21,8 @@ from . import Builder, BuildRequest, run
 
 
 class BuildahBuilder(Builder):
+    runtime = "podman"
+
     def __init__(self, registry, settings):
         super().__init__(registry, settings)
         self.executable = settings.buildah
@@ -59,7 +61,7 @@ class BuildahBuilder(Builder):
         for name, value in request.labels:
             command += ["--label", f"{name}={value}"]
         command += ["--tag", request.image, str(request.context)]
-        run(command, "buildah build", self.settings.environ)
+        run(command, "buildah build", self.settings.environ, builds=True)
         work_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=work_dir) as scratch:
             digest_file = Path(scratch, "digest")

@@ -75,7 +75,9 @@ class BuildxBuilder(Builder):
         work_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=work_dir) as scratch:
             metadata_file = Path(scratch, "metadata.json")
-            run(self.build_command(request, metadata_file), "docker buildx build", self.settings.environ)
+            # (it builds and pushes in one: a failed push counts as a failed build)
+            run(self.build_command(request, metadata_file), "docker buildx build", self.settings.environ,
+                builds=True)
             try:
                 return json.loads(metadata_file.read_text())["containerimage.digest"]
             except (OSError, ValueError, KeyError):

@@ -127,7 +127,10 @@ def test_final_stage_reading_sees_what_a_recipe_sets():
 def test_every_runtime_instruction_of_each_recipe_reaches_the_published_config(make_sandbox, client):
     recipes = {name: (PROJECT / "Dockerfiles" / name / "Dockerfile").read_text() for name in SHIPPED}
     box = make_sandbox(names=SHIPPED, dockerfile={name: stand_in(recipe) for name, recipe in recipes.items()},
-                       overrides={name: {"platforms": ["linux/amd64", "linux/arm64"]} for name in SHIPPED})
+                       # The stand-ins have the recipes' health checks but none of their programs.
+                       overrides={name: {"platforms": ["linux/amd64", "linux/arm64"],
+                                         "start_check": {"skip": "a stand-in of the recipe's instructions only"}}
+                                  for name in SHIPPED})
     box.doit()
 
     problems = {}

@@ -1,0 +1,21 @@
+"""docker: the runtime that goes with buildx, in a Docker-in-Docker job.
+The engine pulls the image from the registry it was logged in to."""
+from __future__ import annotations
+
+from . import Runtime, which
+
+
+class DockerRuntime(Runtime):
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.program = settings.docker
+
+    @classmethod
+    def works_here(cls, settings) -> bool:
+        return which(settings.docker, settings.environ)
+
+    def command(self, *args: str) -> list[str]:
+        return [self.program, *args]
+
+    def pull_options(self, image: str) -> list[str]:
+        return []   # Docker speaks plain HTTP to a registry on loopback by itself

@@ -1,0 +1,40 @@
+"""podman, daemonless: the runtime that goes with buildah, in the same kind
+of job. With a store of its own next to buildah's (PRIVACY_OCI_BUILDAH_ROOT),
+it pulls the image from the registry, as a consumer would."""
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+from ..registry import is_loopback, split_reference
+from . import Runtime, which
+
+
+class PodmanRuntime(Runtime):
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.program = settings.podman
+        self.store: list[str] = []
+        if settings.buildah_root:
+            root = Path(settings.buildah_root, "runtime")
+            # podman refuses a run root longer than 50 characters; one per
+            # store, as its database remembers it.
+            run_root = Path(tempfile.gettempdir(), "privacy-oci-" + hashlib.sha256(str(root).encode()).hexdigest()[:12])
+            self.store = ["--root", str(root), "--runroot", str(run_root)]
+        if settings.buildah_storage_driver:
+            self.store += ["--storage-driver", settings.buildah_storage_driver]
+
+    @classmethod
+    def works_here(cls, settings) -> bool:
+        return which(settings.podman, settings.environ)
+
+    def command(self, *args: str) -> list[str]:
+        return [self.program, *self.store, *args]
+
+    def pull_options(self, image: str) -> list[str]:
+        host, _ = split_reference(image)
+        return ["--tls-verify=false"] if is_loopback(host) else []
+
+    def remove_args(self) -> list[str]:
+        return ["rm", "--force", "--time", "0"]
