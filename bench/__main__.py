@@ -1,4 +1,4 @@
-"""python3 -m bench: every figure, written to bench/RESULTS.md."""
+""".venv/bin/python -m bench: every figure, written to bench/RESULTS.md."""
 from __future__ import annotations
 
 import datetime
@@ -8,7 +8,7 @@ from pathlib import Path
 from . import builds, noop, pipeline
 from .world import machine
 
-COMMAND = "scripts/bootstrap && python3 -m bench"
+COMMAND = "scripts/bootstrap && .venv/bin/python -m bench"
 
 
 def main() -> int:
@@ -16,7 +16,7 @@ def main() -> int:
     lines = ["# Benchmark results", "",
              f"- date: {datetime.date.today().isoformat()}",
              f"- machine: {machine()}",
-             f"- command: `{COMMAND}` (or `python3 -m bench.noop`, `.builds`, `.pipeline` alone)",
+             f"- command: `{COMMAND}` (or `.venv/bin/python -m bench.noop`, `.builds`, `.pipeline` alone)",
              "- each time is the median of several repetitions, as a ratio against a baseline "
              "measured in the same run; P2, P5, P7 and P8 also count calls or jobs", "",
              "| id | what | measured | target |", "|---|---|---|---|"]

@@ -2,3 +2,20 @@
 the tests: a real Distribution registry on loopback, a tiny real multi-arch
 base image made from Debian's busybox-static, and real upstream git
 repositories with commits, branches and tags."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+def scripts_of_this_python_first_on_path() -> None:
+    """Puts the folder of the running Python's console scripts first on
+    PATH, for this process and every command it starts: ``doit``,
+    ``check-jsonschema`` and ``hadolint`` are then those of the environment
+    the demo, the tests or the benchmarks run in (``.venv/bin/python -m …``
+    needs no activated virtual environment)."""
+    scripts = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if path.split(os.pathsep)[0] != scripts:
+        os.environ["PATH"] = os.pathsep.join(filter(None, (scripts, path)))

@@ -5,7 +5,7 @@ upstreams (one built for amd64 + arm64 with a RUN step that runs under
 emulation, one for amd64), a catalogue repository with a bare remote; then
 ``doit`` publishes, reads the index back, and a second ``doit`` does nothing.
 
-    python3 -m sandbox.demo [--workdir DIR]
+    .venv/bin/python -m sandbox.demo [--workdir DIR]
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tasks.registry import RegistryClient
 
-from . import base_image, containers_conf
+from . import base_image, containers_conf, scripts_of_this_python_first_on_path
 from .config_repo import ConfigRepo
 from .registry import LocalRegistry
 from .upstreams import Upstream
@@ -58,6 +58,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, help="where to put everything (default: a new temporary folder)")
     options = parser.parse_args(argv)
+    scripts_of_this_python_first_on_path()
     workdir = options.workdir or Path(tempfile.mkdtemp(prefix="privacy-oci-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"demo folder: {workdir}")

@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-from sandbox import containers_conf, counting_builder
+from sandbox import containers_conf, counting_builder, scripts_of_this_python_first_on_path
 from sandbox.config_repo import ConfigRepo
 from sandbox.demo import DEB_CACHE, STAND_IN_DOCKERFILE, stand_in_services
 from sandbox.docker_hub import DockerHub
@@ -27,6 +27,9 @@ REQUIRED_TOOLS = ("buildah", "docker-registry", "git", "doit")
 
 
 def pytest_sessionstart(session):
+    # The tests run the real doit, check-jsonschema and hadolint: those
+    # beside this Python (.venv/bin), activated or not.
+    scripts_of_this_python_first_on_path()
     missing = [tool for tool in REQUIRED_TOOLS if not shutil.which(tool)]
     if missing:
         pytest.exit(f"missing {', '.join(missing)}: run scripts/bootstrap first", returncode=3)
