@@ -38,8 +38,9 @@ REQUIRED = {"bibliogram": ["BIBLIOGRAM_CONFIG"], "scribe": ["SECRET_KEY_BASE", "
             "nitter": ["nitter.conf", "sessions.jsonl"], "redlib": [], "rimgo": []}
 DATA_VOLUMES = {"bibliogram": ["/app/db"]}
 CROSS_COMPILING = re.compile(r"\b(go|cargo) build\b")
-# Programs that an `apk add` of the package installs.
-PACKAGE_PROGRAMS = {"tini": {"tini"}, "openssl": {"openssl"}, "graphicsmagick": {"gm"}}
+# Programs that an `apk add` or `apt-get install` of the package installs.
+PACKAGE_PROGRAMS = {"tini": {"tini"}, "openssl": {"openssl"}, "graphicsmagick": {"gm"}, "wget": {"wget"}}
+INSTALLS = (["apk", "add"], ["apt-get", "install"])
 CI_FILES = {".github", ".gitlab-ci.yml", ".gitlab", ".travis.yml", ".builds", ".build.yml", ".woodpecker",
             ".woodpecker.yml", ".forgejo", ".gitea", ".circleci", ".drone.yml"}
 HEADER = re.compile(r"^# read from (\S+) at ([0-9a-f]{40}) \((.+)\)$")
@@ -144,7 +145,7 @@ def final_stage_programs(stage: Stage) -> set[str]:
     programs = set(TAGS.get(stage.image, {}).get("programs", []))
     for _, words, _ in of(stage, "RUN"):
         for at in range(len(words) - 1):
-            if words[at:at + 2] == ["apk", "add"]:
+            if words[at:at + 2] in INSTALLS:
                 for package in words[at + 2:]:
                     if package in ("&&", ";"):
                         break
