@@ -41,6 +41,13 @@ CROSS_COMPILING = re.compile(r"\b(go|cargo) build\b")
 # Programs that an `apk add` or `apt-get install` of the package installs.
 PACKAGE_PROGRAMS = {"tini": {"tini"}, "openssl": {"openssl"}, "graphicsmagick": {"gm"}, "wget": {"wget"}}
 INSTALLS = (["apk", "add"], ["apt-get", "install"])
+# Builds that run git in their checkout for their version line: their ignore
+# file keeps what git reads of .git (tests/test_dockerfiles_real.py runs the
+# commands), and nothing that names where the commit came from or differs
+# between two checkouts of it.
+GIT_READERS = {"nitter": "src/views/about.nim", "redlib": "build.rs"}
+GIT_READ = (".git/HEAD", ".git/objects/ab/cdef0123", ".git/refs/heads", ".git/shallow")
+GIT_UNREAD = (".git/FETCH_HEAD", ".git/config", ".git/index", ".git/logs/HEAD", ".git/hooks/pre-push.sample")
 CI_FILES = {".github", ".gitlab-ci.yml", ".gitlab", ".travis.yml", ".builds", ".build.yml", ".woodpecker",
             ".woodpecker.yml", ".forgejo", ".gitea", ".circleci", ".drone.yml"}
 HEADER = re.compile(r"^# read from (\S+) at ([0-9a-f]{40}) \((.+)\)$")
@@ -241,10 +248,13 @@ def ignored(path: str, patterns: list[str]) -> bool:
     return excluded
 
 
-def ignore_problems(ignore_text: str, recorded: set[str], dockerfile_text: str) -> list[str]:
+def ignore_problems(ignore_text: str, recorded: set[str], dockerfile_text: str, reads_git: bool = False) -> list[str]:
     patterns = [line.strip() for line in ignore_text.splitlines() if line.strip() and not line.startswith("#")]
-    problems = [f"{path} is not ignored" for path in sorted({".git"} | (CI_FILES & recorded))
+    git = set(GIT_UNREAD) if reads_git else {".git"}
+    problems = [f"{path} is not ignored" for path in sorted(git | (CI_FILES & recorded))
                 if not ignored(path, patterns)]
+    if reads_git:
+        problems += [f"{path} is ignored, and git reads it" for path in GIT_READ if ignored(path, patterns)]
     problems += [f"COPY {source}: the ignore file excludes it" for source in context_copies(dockerfile_text)
                  if normal(source) != "." and ignored(source, patterns)]
     return problems
@@ -385,7 +395,7 @@ def test_go_and_rust_builds_are_recognised():
 def test_the_context_ignore_file_keeps_git_and_ci_files_out(service):
     assert ignore_problems(read(service, "Dockerfile.dockerignore"),
                            upstream_files(read(service, "upstream-files.txt"))[1],
-                           read(service, "Dockerfile")) == []
+                           read(service, "Dockerfile"), reads_git=service in GIT_READERS) == []
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -493,6 +503,13 @@ def test_an_ignore_file_that_lets_git_in_or_keeps_a_copied_file_out_is_caught():
                                                                            ".github is not ignored"]
     assert ignore_problems(".git\n.github/\n*.mod\n", {"go.mod", ".github"}, SOUND) == \
         ["COPY go.mod: the ignore file excludes it"]
+    git_kept = ".git/*\n!.git/HEAD\n!.git/objects\n!.git/refs\n!.git/shallow\n"
+    assert ignore_problems(git_kept, set(), SOUND, reads_git=True) == []
+    assert ignore_problems(".git\n", set(), SOUND, reads_git=True) == [
+        f"{path} is ignored, and git reads it" for path in GIT_READ]
+    assert ignore_problems(git_kept + "!.git/FETCH_HEAD\n", set(), SOUND, reads_git=True) == \
+        [".git/FETCH_HEAD is not ignored"]
+    assert ignore_problems(git_kept, set(), SOUND) == [".git is not ignored"]
     assert ignored("public/md/about.md", ["*.md"]) is False
     assert ignored("tests/a/b.py", ["tests/"]) is True
     assert ignored("README.md", ["*.md", "!README.md"]) is False

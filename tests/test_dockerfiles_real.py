@@ -15,19 +15,29 @@ program that runs (arm64 under QEMU); libclang, which bindgen loads, parses
 libc headers for the target. The final stage's instructions then run in a
 bookworm minbase root (debian:bookworm-slim is made from one), and the
 program runs there as the image's user, with the health check's program
-present."""
+present.
+
+nitter and redlib: the build context as buildah makes it from a shallow
+checkout, through the recipe's ignore file, answers the git commands the
+upstream builds run for their version line, and does not carry the upstream
+URL git wrote into FETCH_HEAD."""
 from __future__ import annotations
 
 import json
+import os
 import posixpath
 import shlex
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
-from test_dockerfiles import Stage, commands, of, read, split, stages
+from test_dockerfiles import GIT_READERS, PROJECT, Stage, commands, of, read, split, stages
 
+from sandbox.buildah_store import BuildahStore
 from sandbox.debian_root import RUST_ENV, RUST_SLIM_PACKAGES, Root, image_tar
+from sandbox.upstreams import Upstream
+from tasks.git import shallow_checkout
 
 # The rust image's host triple, by the Debian architecture of its platform.
 RUST_HOST = {"amd64": "x86_64-unknown-linux-gnu", "arm64": "aarch64-unknown-linux-gnu"}
@@ -267,3 +277,52 @@ def test_redlib_builds_boringssl_with_what_its_build_stage_installs(targetarch, 
                 runtime.run(f"command -v {shlex.quote(program_name)}", user=user)
             if targetarch == host_arch:
                 assert runtime.run("redlib", user=user).stdout == "shape 8 3\n"
+
+
+# --- the version line: git in the build context -----------------------------
+
+# The commands each upstream build runs in its checkout, read at the commits
+# of Dockerfiles/<service>/upstream-files.txt: nitter's src/views/about.nim
+# (staticExec at compile time) and redlib's build.rs.
+VERSION_COMMANDS = {
+    "nitter": [["git", "show", "-s", "--format=%cd", "--date=format:%Y.%m.%d"], ["git", "show", "-s", "--format=%h"]],
+    "redlib": [["git", "rev-parse", "HEAD"]],
+}
+
+
+def test_every_build_that_reads_git_is_run_here():
+    assert sorted(VERSION_COMMANDS) == sorted(GIT_READERS)
+
+
+@pytest.mark.parametrize("service", sorted(VERSION_COMMANDS))
+def test_the_build_context_answers_the_upstream_version_commands(service, tmp_path):
+    upstream = Upstream(tmp_path / "upstream")
+    upstream.commit({"README": "one"}, "first")
+    commit = upstream.commit({"README": "two"}, "second")
+    checkout = tmp_path / "checkout"
+    shallow_checkout(upstream.url, commit, checkout, {"PATH": "/usr/bin:/bin"})
+    expected = [subprocess.run(command, cwd=checkout, capture_output=True, text=True, check=True,
+                               env={**os.environ, "GIT_CEILING_DIRECTORIES": str(tmp_path)}).stdout
+                for command in VERSION_COMMANDS[service]]
+    url = upstream.url.removesuffix(".git")   # as git writes it into FETCH_HEAD
+    assert expected[-1].strip() and url in (checkout / ".git" / "FETCH_HEAD").read_text()
+
+    store = BuildahStore(tmp_path / "buildah")
+    try:
+        recipe = tmp_path / "Containerfile"
+        recipe.write_text("FROM scratch\nCOPY . /context/\n")
+        store("build", "--isolation", "chroot", "--ignorefile",
+              str(PROJECT / "Dockerfiles" / service / "Dockerfile.dockerignore"),
+              "-f", str(recipe), "-t", "context", str(checkout))
+        container = store("from", "context").stdout.strip()
+        context = Path(store("mount", container).stdout.strip()) / "context"
+        # Git answers there for that directory only, as in the build's /src.
+        answers = [subprocess.run(command, cwd=context, capture_output=True, text=True,
+                                  env={**os.environ, "GIT_CEILING_DIRECTORIES": str(context.parent)}).stdout
+                   for command in VERSION_COMMANDS[service]]
+        assert answers == expected
+        carrying_the_url = [str(path.relative_to(context)) for path in (context / ".git").rglob("*")
+                            if path.is_file() and url.encode() in path.read_bytes()]
+        assert carrying_the_url == []
+    finally:
+        store.remove()
