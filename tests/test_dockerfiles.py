@@ -18,6 +18,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -396,6 +397,61 @@ def test_the_context_ignore_file_keeps_git_and_ci_files_out(service):
     assert ignore_problems(read(service, "Dockerfile.dockerignore"),
                            upstream_files(read(service, "upstream-files.txt"))[1],
                            read(service, "Dockerfile"), reads_git=service in GIT_READERS) == []
+
+
+def start_script(service: str) -> str:
+    """The ``sh -c`` script of the final stage's CMD."""
+    _, arguments, _ = of(stages(read(service, "Dockerfile"))[-1], "CMD")[-1]
+    assert arguments[:2] == ["/bin/sh", "-c"], arguments
+    return arguments[2]
+
+
+@pytest.fixture
+def nitter_workdir():
+    """A WORKDIR like the image's /src that another user may enter, with a
+    stand-in nitter that says it started."""
+    directory = Path(tempfile.mkdtemp(prefix="nitter-src-"))
+    directory.chmod(0o755)
+    (directory / "nitter").write_text("#!/bin/sh\necho nitter started\n")
+    (directory / "nitter").chmod(0o755)
+    yield directory
+    shutil.rmtree(directory)
+
+
+def start_nitter(directory: Path) -> subprocess.CompletedProcess:
+    """The image's start command, as an unprivileged user (as USER 10001)."""
+    return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/bin/sh", "-c",
+                           start_script("nitter")], cwd=directory, capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin"}, timeout=30)
+
+
+def test_nitter_stops_at_start_naming_a_missing_or_unreadable_file(nitter_workdir):
+    missing = start_nitter(nitter_workdir)
+    assert missing.returncode == 78 and "nitter.conf is missing" in missing.stderr, missing.stderr
+    (nitter_workdir / "nitter.conf").mkdir()   # what a bind mount of a missing host path makes
+    directory = start_nitter(nitter_workdir)
+    assert directory.returncode == 78 and "nitter.conf is not a file" in directory.stderr, directory.stderr
+    (nitter_workdir / "nitter.conf").rmdir()
+    (nitter_workdir / "nitter.conf").write_text("[Server]\n")
+    (nitter_workdir / "nitter.conf").chmod(0o644)
+    no_sessions = start_nitter(nitter_workdir)
+    assert no_sessions.returncode == 78 and "sessions.jsonl is missing" in no_sessions.stderr
+    (nitter_workdir / "sessions.jsonl").write_text("{}\n")
+    (nitter_workdir / "sessions.jsonl").chmod(0o600)    # root's, as mounted from the host
+    unreadable = start_nitter(nitter_workdir)
+    assert unreadable.returncode == 78 and "sessions.jsonl is not readable by uid 65534" in unreadable.stderr, \
+        unreadable.stderr
+    (nitter_workdir / "sessions.jsonl").chmod(0o644)
+    started = start_nitter(nitter_workdir)
+    assert (started.returncode, started.stdout, started.stderr) == (0, "nitter started\n", "")
+
+
+def test_nitter_ships_no_config_of_its_own():
+    """Else the start check passes on the example (redisHost localhost) and
+    nitter exits later with "Failed to connect to Redis."."""
+    final = stages(read("nitter", "Dockerfile"))[-1]
+    copied = [arguments[-1] for _, arguments, _ in of(final, "COPY")]
+    assert not any(Path(destination).name == "nitter.conf" for destination in copied), copied
 
 
 @pytest.mark.parametrize("service", SERVICES)
