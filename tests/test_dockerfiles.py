@@ -18,6 +18,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,8 +39,16 @@ REQUIRED = {"bibliogram": ["BIBLIOGRAM_CONFIG"], "scribe": ["SECRET_KEY_BASE", "
             "nitter": ["nitter.conf", "sessions.jsonl"], "redlib": [], "rimgo": []}
 DATA_VOLUMES = {"bibliogram": ["/app/db"]}
 CROSS_COMPILING = re.compile(r"\b(go|cargo) build\b")
-# Programs that an `apk add` of the package installs.
-PACKAGE_PROGRAMS = {"tini": {"tini"}, "openssl": {"openssl"}, "graphicsmagick": {"gm"}}
+# Programs that an `apk add` or `apt-get install` of the package installs.
+PACKAGE_PROGRAMS = {"tini": {"tini"}, "openssl": {"openssl"}, "graphicsmagick": {"gm"}, "wget": {"wget"}}
+INSTALLS = (["apk", "add"], ["apt-get", "install"])
+# Builds that run git in their checkout for their version line: their ignore
+# file keeps what git reads of .git (tests/test_dockerfiles_real.py runs the
+# commands), and nothing that names where the commit came from or differs
+# between two checkouts of it.
+GIT_READERS = {"nitter": "src/views/about.nim", "redlib": "build.rs"}
+GIT_READ = (".git/HEAD", ".git/objects/ab/cdef0123", ".git/refs/heads", ".git/shallow")
+GIT_UNREAD = (".git/FETCH_HEAD", ".git/config", ".git/index", ".git/logs/HEAD", ".git/hooks/pre-push.sample")
 CI_FILES = {".github", ".gitlab-ci.yml", ".gitlab", ".travis.yml", ".builds", ".build.yml", ".woodpecker",
             ".woodpecker.yml", ".forgejo", ".gitea", ".circleci", ".drone.yml"}
 HEADER = re.compile(r"^# read from (\S+) at ([0-9a-f]{40}) \((.+)\)$")
@@ -144,7 +153,7 @@ def final_stage_programs(stage: Stage) -> set[str]:
     programs = set(TAGS.get(stage.image, {}).get("programs", []))
     for _, words, _ in of(stage, "RUN"):
         for at in range(len(words) - 1):
-            if words[at:at + 2] == ["apk", "add"]:
+            if words[at:at + 2] in INSTALLS:
                 for package in words[at + 2:]:
                     if package in ("&&", ";"):
                         break
@@ -240,10 +249,13 @@ def ignored(path: str, patterns: list[str]) -> bool:
     return excluded
 
 
-def ignore_problems(ignore_text: str, recorded: set[str], dockerfile_text: str) -> list[str]:
+def ignore_problems(ignore_text: str, recorded: set[str], dockerfile_text: str, reads_git: bool = False) -> list[str]:
     patterns = [line.strip() for line in ignore_text.splitlines() if line.strip() and not line.startswith("#")]
-    problems = [f"{path} is not ignored" for path in sorted({".git"} | (CI_FILES & recorded))
+    git = set(GIT_UNREAD) if reads_git else {".git"}
+    problems = [f"{path} is not ignored" for path in sorted(git | (CI_FILES & recorded))
                 if not ignored(path, patterns)]
+    if reads_git:
+        problems += [f"{path} is ignored, and git reads it" for path in GIT_READ if ignored(path, patterns)]
     problems += [f"COPY {source}: the ignore file excludes it" for source in context_copies(dockerfile_text)
                  if normal(source) != "." and ignored(source, patterns)]
     return problems
@@ -384,7 +396,62 @@ def test_go_and_rust_builds_are_recognised():
 def test_the_context_ignore_file_keeps_git_and_ci_files_out(service):
     assert ignore_problems(read(service, "Dockerfile.dockerignore"),
                            upstream_files(read(service, "upstream-files.txt"))[1],
-                           read(service, "Dockerfile")) == []
+                           read(service, "Dockerfile"), reads_git=service in GIT_READERS) == []
+
+
+def start_script(service: str) -> str:
+    """The ``sh -c`` script of the final stage's CMD."""
+    _, arguments, _ = of(stages(read(service, "Dockerfile"))[-1], "CMD")[-1]
+    assert arguments[:2] == ["/bin/sh", "-c"], arguments
+    return arguments[2]
+
+
+@pytest.fixture
+def nitter_workdir():
+    """A WORKDIR like the image's /src that another user may enter, with a
+    stand-in nitter that says it started."""
+    directory = Path(tempfile.mkdtemp(prefix="nitter-src-"))
+    directory.chmod(0o755)
+    (directory / "nitter").write_text("#!/bin/sh\necho nitter started\n")
+    (directory / "nitter").chmod(0o755)
+    yield directory
+    shutil.rmtree(directory)
+
+
+def start_nitter(directory: Path) -> subprocess.CompletedProcess:
+    """The image's start command, as an unprivileged user (as USER 10001)."""
+    return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/bin/sh", "-c",
+                           start_script("nitter")], cwd=directory, capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin"}, timeout=30)
+
+
+def test_nitter_stops_at_start_naming_a_missing_or_unreadable_file(nitter_workdir):
+    missing = start_nitter(nitter_workdir)
+    assert missing.returncode == 78 and "nitter.conf is missing" in missing.stderr, missing.stderr
+    (nitter_workdir / "nitter.conf").mkdir()   # what a bind mount of a missing host path makes
+    directory = start_nitter(nitter_workdir)
+    assert directory.returncode == 78 and "nitter.conf is not a file" in directory.stderr, directory.stderr
+    (nitter_workdir / "nitter.conf").rmdir()
+    (nitter_workdir / "nitter.conf").write_text("[Server]\n")
+    (nitter_workdir / "nitter.conf").chmod(0o644)
+    no_sessions = start_nitter(nitter_workdir)
+    assert no_sessions.returncode == 78 and "sessions.jsonl is missing" in no_sessions.stderr
+    (nitter_workdir / "sessions.jsonl").write_text("{}\n")
+    (nitter_workdir / "sessions.jsonl").chmod(0o600)    # root's, as mounted from the host
+    unreadable = start_nitter(nitter_workdir)
+    assert unreadable.returncode == 78 and "sessions.jsonl is not readable by uid 65534" in unreadable.stderr, \
+        unreadable.stderr
+    (nitter_workdir / "sessions.jsonl").chmod(0o644)
+    started = start_nitter(nitter_workdir)
+    assert (started.returncode, started.stdout, started.stderr) == (0, "nitter started\n", "")
+
+
+def test_nitter_ships_no_config_of_its_own():
+    """Else the start check passes on the example (redisHost localhost) and
+    nitter exits later with "Failed to connect to Redis."."""
+    final = stages(read("nitter", "Dockerfile"))[-1]
+    copied = [arguments[-1] for _, arguments, _ in of(final, "COPY")]
+    assert not any(Path(destination).name == "nitter.conf" for destination in copied), copied
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -492,6 +559,13 @@ def test_an_ignore_file_that_lets_git_in_or_keeps_a_copied_file_out_is_caught():
                                                                            ".github is not ignored"]
     assert ignore_problems(".git\n.github/\n*.mod\n", {"go.mod", ".github"}, SOUND) == \
         ["COPY go.mod: the ignore file excludes it"]
+    git_kept = ".git/*\n!.git/HEAD\n!.git/objects\n!.git/refs\n!.git/shallow\n"
+    assert ignore_problems(git_kept, set(), SOUND, reads_git=True) == []
+    assert ignore_problems(".git\n", set(), SOUND, reads_git=True) == [
+        f"{path} is ignored, and git reads it" for path in GIT_READ]
+    assert ignore_problems(git_kept + "!.git/FETCH_HEAD\n", set(), SOUND, reads_git=True) == \
+        [".git/FETCH_HEAD is not ignored"]
+    assert ignore_problems(git_kept, set(), SOUND) == [".git is not ignored"]
     assert ignored("public/md/about.md", ["*.md"]) is False
     assert ignored("tests/a/b.py", ["tests/"]) is True
     assert ignored("README.md", ["*.md", "!README.md"]) is False
