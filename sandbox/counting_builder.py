@@ -59,3 +59,11 @@ def checks(log: Path) -> list[tuple[str, str]]:
                 service_and_slug = name[len(CHECK_CONTAINER):].rsplit("-", 1)[0]
                 started.append((service_and_slug[:-len(platform_slug(platform)) - 1], platform))
     return started
+
+
+def containers_left(log: Path) -> list[str]:
+    """Containers started and not removed, by name, from the podman log."""
+    calls = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+    started = [args[args.index("--name") + 1] for args in calls if "run" in args and "--name" in args]
+    removed = {args[-1] for args in calls if "rm" in args}
+    return [name for name in started if name not in removed]

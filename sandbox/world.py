@@ -64,6 +64,10 @@ class World:
         self.builder_log.unlink(missing_ok=True)
         return builds
 
+    def containers_left(self) -> list[str]:
+        """Containers the start checks started and did not remove."""
+        return counting_builder.containers_left(self.directory / counting_builder.LOGS["podman"])
+
     def take_checks(self) -> list[tuple[str, str]]:
         """(service, platform) of every start check run since the last call."""
         log = self.directory / counting_builder.LOGS["podman"]

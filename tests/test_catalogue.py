@@ -1,6 +1,7 @@
 """services.yml: validation through the real ``doit`` command."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,10 +29,7 @@ def test_doit_list_of_the_shipped_catalogue_gives_a_build_per_platform(tmp_path)
     """In a copy of the project, with no network at all (no route but loopback)."""
     for name in ("dodo.py", "services.yml"):
         (tmp_path / name).write_text((PROJECT / name).read_text())
-    for service in SHIPPED:
-        target = tmp_path / "Dockerfiles" / service / "Dockerfile"
-        target.parent.mkdir(parents=True)
-        target.write_text((PROJECT / "Dockerfiles" / service / "Dockerfile").read_text())
+    shutil.copytree(PROJECT / "Dockerfiles", tmp_path / "Dockerfiles")
     env = {"PATH": "/usr/bin:/bin:" + str(Path(sys.executable).parent),
            "CI_REGISTRY_IMAGE": "registry.example.org/privacy/oci", "GIT_TRACE": str(tmp_path / "trace")}
     result = subprocess.run([sys.executable, "-m", "doit", "list", "--all"], cwd=tmp_path,

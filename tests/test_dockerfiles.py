@@ -605,3 +605,20 @@ def test_a_readme_without_the_images_section_or_a_row_is_caught():
         ["scribe: SECRET_KEY_BASE is not in its row"]
     moved = readme.replace("\n## Benchmarks\n", "\n## Elsewhere\n\nx\n\n## Benchmarks\n")
     assert readme_problems(moved) == ["## Images is followed by '## Elsewhere', not ## Benchmarks"]
+
+
+def test_each_shipped_service_is_started_with_what_its_readme_row_requires():
+    """The start check of each shipped service gives its required settings
+    (test values), mounts its required files, and asks its port for HTTP;
+    nitter's Redis is a companion, and every companion image is a listed tag."""
+    for service, settings in CATALOGUE.items():
+        check = settings["start_check"]
+        assert "skip" not in check, service
+        given = set(check.get("env", {})) | {Path(target).name for target in check.get("files", {})}
+        assert set(REQUIRED[service]) <= given, service
+        assert str(check["http"]["port"]) == PORTS[service], service
+        for source in check.get("files", {}).values():
+            assert (PROJECT / source).is_file(), source
+        for companion in check.get("companions", []):
+            assert companion["image"] in TAGS, companion
+    assert [c["image"].split(":")[0] for c in CATALOGUE["nitter"]["start_check"]["companions"]] == ["redis"]

@@ -140,6 +140,7 @@ def test_an_http_port_that_does_not_answer_fails_and_a_companion_is_on_localhost
     assert entries["hello-api"]["start_checks"]["linux/amd64"]["result"].startswith(
         "no HTTP answer after 3 s (timeout): HTTP port 9999")
     assert client.manifest(f"{box.prefix}/hello-api", "latest") is None
+    assert box.containers_left() == []     # the image and its companion, each removed
 
 
 def test_a_cli_that_exits_0_passes_and_a_check_can_be_turned_off_with_a_reason(make_sandbox):

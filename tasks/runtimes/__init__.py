@@ -83,8 +83,11 @@ class Runtime(ABC):
         return output.splitlines()[-lines:]
 
     def remove(self, names: Sequence[str]) -> None:
-        if names:
-            self._run(*self.remove_args(), *names)
+        """Remove the containers in this order, one at a time: podman
+        refuses to remove a container whose network namespace another
+        shares in the same call, even when that one is named first."""
+        for name in names:
+            self._run(*self.remove_args(), name)
 
     def remove_args(self) -> list[str]:
         return ["rm", "--force"]
