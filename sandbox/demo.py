@@ -4,6 +4,8 @@ a local registry, a busybox base image for amd64 and arm64, two stand-in
 upstreams (one built for amd64 + arm64 with a RUN step that runs under
 emulation, one for amd64), a catalogue repository with a bare remote; then
 ``doit`` publishes, reads the index back, and a second ``doit`` does nothing.
+It ends by saying how to go on in that world (its registry, catalogue,
+upstreams and an ``env.sh``), to try the README's "Using it" offline.
 
     .venv/bin/python -m sandbox.demo [--workdir DIR]
 """
@@ -75,8 +77,9 @@ def main(argv=None) -> int:
         checkout = ConfigRepo(workdir / "catalogue").create(
             prefix, stand_in_services(upstreams, base),
             {name: STAND_IN_DOCKERFILE for name in upstreams})
-        environment = {**os.environ, "PRIVACY_OCI_BUILDER": "buildah", "STORAGE_DRIVER": "vfs",
-                       "PRIVACY_OCI_BUILDAH_ROOT": str(workdir / "buildah"), **containers_conf.write(workdir)}
+        settings = {"PRIVACY_OCI_BUILDER": "buildah", "STORAGE_DRIVER": "vfs",
+                    "PRIVACY_OCI_BUILDAH_ROOT": str(workdir / "buildah"), **containers_conf.write(workdir)}
+        environment = {**os.environ, **settings}
 
         doit(checkout, environment, "list", "--status")
         if doit(checkout, environment) != 0:
@@ -91,7 +94,30 @@ def main(argv=None) -> int:
         print("\nA second run has nothing to do:")
         if doit(checkout, environment) != 0:
             return 1
+    print(keep_trying(workdir, registry, checkout, upstreams, settings))
     return 0
+
+
+def keep_trying(workdir: Path, registry: LocalRegistry, checkout: Path, upstreams: dict[str, Upstream],
+                settings: dict[str, str]) -> str:
+    """How to go on in the demo's world (README, "Using it", offline): the
+    environment in ``env.sh``, and the commands."""
+    env_file = workdir / "env.sh"
+    exports = {"PATH": f"{Path(sys.executable).parent}:$PATH", **settings}
+    env_file.write_text("# The demo's world: source this, then run doit in the catalogue checkout.\n"
+                        + "".join(f'export {name}="{value}"\n' for name, value in exports.items()))
+    web = upstreams["hello-web"].work
+    return f"""
+The demo's world is kept in {workdir}:
+  the registry      docker-registry serve {registry.directory / "config.yml"} &   (serves {registry.host} again)
+  the catalogue     {checkout}   (a clone; its remote is {checkout.parent / "remote.git"})
+  an upstream       {web}   (commit there, then `git push {upstreams["hello-web"].url} HEAD:main`)
+  the environment   . {env_file}
+To try "Using it" offline:
+  docker-registry serve {registry.directory / "config.yml"} >/dev/null 2>&1 &
+  . {env_file}; cd {checkout}
+  doit list --status           # what would run, and why
+  doit build:hello-web         # build, check and publish one service, no commit"""
 
 
 if __name__ == "__main__":

@@ -3,11 +3,18 @@
 (``/jwt/auth``, as on gitlab.com) and the project's git remote over smart
 HTTP, plus the project's registry, which asks that realm for tokens.
 
-Who may do what, as on gitlab.com: the project (or bot) token, with any
-user name, may fetch and push; a reporter's token (a role that may read
+Who may do what, as on gitlab.com: the project (or bot) token of a
+Maintainer, with any user name, may fetch and push; a Developer's token may
+fetch and push, but not to a protected branch (``main`` is, as a new
+project's default branch is on gitlab.com): GitLab's pre-receive hook
+refuses it with GitLab's own words; a reporter's token (a role that may read
 only) may fetch, and a push with it gets 403; the CI job token (user
 ``gitlab-ci-token``) may fetch and pull/push the project's images, but a git
-push with it gets 403; no or unknown credentials get 401."""
+push with it gets 403; no or unknown credentials get 401.
+
+A second repository, ``private_bare`` (at ``private_url``), stands for a
+catalogue remote the job token may not even read (another project): only
+the Maintainer's token may fetch or push there."""
 from __future__ import annotations
 
 import secrets
@@ -23,6 +30,18 @@ from .token_auth import Policy, TokenIssuer
 
 JOB_USER = "gitlab-ci-token"
 REALM_PATH = "/jwt/auth"
+# GitLab's branch check (lib/gitlab/checks/branch_check.rb), run from its
+# pre-receive hook: only Maintainers push to a protected branch over HTTP
+# (a push on the machine itself, as the tests set projects up, is the
+# instance's own).
+PROTECTED_BRANCH_HOOK = """#!/bin/sh
+while read old new ref; do
+  if [ "$ref" = refs/heads/main ] && [ -n "${REMOTE_USER:-}" ] && [ "$REMOTE_USER" != maintainer ]; then
+    echo "GitLab: You are not allowed to push code to protected branches on this project." >&2
+    exit 1
+  fi
+done
+"""
 
 
 class GitCredential(NamedTuple):
@@ -47,11 +66,16 @@ class GitLab(Closing):
         self.job_token = "glcbt-" + secrets.token_urlsafe(20)
         self.project_token = "glpat-" + secrets.token_urlsafe(20)
         self.reporter_token = "glpat-" + secrets.token_urlsafe(20)
+        self.developer_token = "glpat-" + secrets.token_urlsafe(20)
         self.registry_user, self.registry_password = JOB_USER, self.job_token
         self.repositories = self.directory / "repositories"
         self.bare = self.repositories / f"{project_path}.git"
-        subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(self.bare)],
-                       check=True)
+        self.private_bare = self.repositories / "elsewhere" / "catalogue.git"
+        for bare in (self.bare, self.private_bare):
+            subprocess.run(["git", "init", "--quiet", "--bare", "--initial-branch=main", str(bare)], check=True)
+            hook = bare / "hooks" / "pre-receive"
+            hook.write_text(PROTECTED_BRANCH_HOOK)
+            hook.chmod(0o755)
         push_pull = {"pull", "push"}
         self.tokens = TokenIssuer(self.directory, Policy(
             users={JOB_USER: self.job_token},
@@ -61,6 +85,7 @@ class GitLab(Closing):
         self.server = LoopbackServer(self._handler())
         self.url, self.host = self.server.url, self.server.host
         self.remote_url = f"{self.url}/{project_path}.git"
+        self.private_url = f"{self.url}/elsewhere/catalogue.git"
         self.registry = LocalRegistry(self.directory / "registry",
                                       token_auth=self.tokens.registry_auth(self.url + REALM_PATH))
         try:
@@ -110,14 +135,27 @@ class GitLab(Closing):
         if credential:
             self.git_credentials.append(GitCredential(service, *credential))
         user, password = credential or ("", "")
-        job = user == JOB_USER and secrets.compare_digest(password, self.job_token)
-        reporter = secrets.compare_digest(password, self.reporter_token)
-        if not (job or reporter or secrets.compare_digest(password, self.project_token)):
+        role = self._role(user, password)
+        private = urlsplit(handler.path).path.startswith("/elsewhere/")
+        if role is None:
             handler.reply(401, b"HTTP Basic: Access denied\n", {"WWW-Authenticate": 'Basic realm="GitLab"'})
-        elif (job or reporter) and service == "git-receive-pack":
+        elif private and role != "maintainer":
+            handler.reply(404, b"The project you were looking for could not be found or you don't have "
+                               b"permission to view it.\n")
+        elif role in ("job", "reporter") and service == "git-receive-pack":
             handler.reply(403, b"You are not allowed to push code to this project.\n")
         else:
-            serve_backend(handler, self.repositories, user)
+            # The role reaches the pre-receive hook as REMOTE_USER.
+            serve_backend(handler, self.repositories, role)
+
+    def _role(self, user: str, password: str) -> str | None:
+        if user == JOB_USER and secrets.compare_digest(password, self.job_token):
+            return "job"
+        for role, token in (("maintainer", self.project_token), ("developer", self.developer_token),
+                            ("reporter", self.reporter_token)):
+            if secrets.compare_digest(password, token):
+                return role
+        return None
 
     def close(self) -> None:
         self.registry.stop()

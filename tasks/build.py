@@ -29,7 +29,8 @@ def tasks(pipeline: Pipeline):
             "name": None,
             "doc": f"build and publish {service.name} for {', '.join(service.platforms)} (no commit)",
             "task_dep": [names.push_manifest_task(service.name), names.verify_task(service.name)],
-            "uptodate": [graph.uptodate(pipeline, attrgetter("needs_record"), service)],
+            # Nothing to do when the index is there: it records nothing.
+            "uptodate": [graph.uptodate(pipeline, attrgetter("needs_index"), service)],
         }
         fetch = names.fetch_task(service.name)
         for platform in service.platforms:
@@ -39,9 +40,10 @@ def tasks(pipeline: Pipeline):
                 "doc": f"build {service.name} for {platform} and push it",
                 "actions": [(pipeline.ledger.attempt, [
                     service.name, names.build_task(service.name, platform),
-                    lambda s=service, p=platform: build(pipeline, s, p), [fetch]])],
+                    lambda s=service, p=platform: build(pipeline, s, p)])],
                 "task_dep": [fetch],
-                "uptodate": [graph.uptodate(pipeline, lambda plan, p=platform: p in plan.pending_platforms, service)],
+                "uptodate": [graph.uptodate(pipeline, lambda plan, p=platform: p in plan.pending_platforms, service,
+                                            after=[fetch])],
             }
 
 

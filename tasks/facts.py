@@ -20,6 +20,8 @@ from .ledger import say
 from .registry import INDEX_TYPES, RegistryError, normalize_image
 
 MAX_CONCURRENT_REGISTRY_CHECKS = 16
+NETWORK_HINT = (" (a run needs upstream's git server and the registries: check the network, the URLs in "
+                "services.yml and the credentials; nothing was built or recorded, the next run tries again)")
 
 
 def _when(moment) -> str:
@@ -39,22 +41,36 @@ class Facts:
         self._plans_lock = threading.Lock()
         self._bases_lock = threading.Lock()
         self._base_digests: dict[str, Future] = {}
-        self._commits: Future | None = None
-        self._plans: dict | None = None
+        self._commits: dict[str, Future] = {}
+        self._plans: dict[str, decide_stale.ServicePlan | StageFailed] = {}
+        self._scope: set[str] | None = None
+        # A run says why a service failed as it fails; a listing has only this.
+        self.say_errors = True
+
+    def limit_to(self, services: set[str]) -> None:
+        """Gather facts for these services only, unless another is asked
+        for: ``doit build:scribe`` does not wait for every other service's
+        upstream and base images."""
+        self._scope = set(services)
 
     @property
     def gathered(self) -> bool:
-        return self._plans is not None
+        return bool(self._plans)
+
+    def planned(self) -> list[Service]:
+        """The services whose plans this run made, in catalogue order."""
+        return [s for s in self.catalogue.services if s.name in self._plans]
 
     def plan(self, service: Service) -> decide_stale.ServicePlan:
         """What is pending for ``service``, as decided at the start of the
-        run. Plans of all services are made together, concurrently."""
+        run. Plans of all services (in scope) are made together, concurrently."""
         with self._plans_lock:
-            if self._plans is None:
-                self._resolve_upstreams()  # meanwhile the threads look up base images
-                services = self.catalogue.services
-                with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_REGISTRY_CHECKS, len(services))) as pool:
-                    self._plans = dict(zip((s.name for s in services), pool.map(self._plan_or_error, services)))
+            if service.name not in self._plans:
+                wanted = [s for s in self.catalogue.services if s.name not in self._plans
+                          and (self._scope is None or s.name in self._scope or s is service)]
+                self._resolve_upstreams(wanted)  # meanwhile the threads look up base images
+                with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_REGISTRY_CHECKS, len(wanted))) as pool:
+                    self._plans.update(zip((s.name for s in wanted), pool.map(self._plan_or_error, wanted)))
         plan = self._plans[service.name]
         if isinstance(plan, StageFailed):
             raise plan
@@ -94,29 +110,56 @@ class Facts:
         return PlatformManifest(platform, manifest.digest, manifest.media_type, manifest.size, entries)
 
     def _plan_or_error(self, service: Service):
+        """The service's plan, or the StageFailed saying, once and on
+        stderr, what could not be reached or read."""
         try:
-            ignore = service.ignore_file
-            own = decide_stale.own_inputs_digest(service.dockerfile.read_bytes(), service.platforms,
-                                                 service.build_args, service.attestations,
-                                                 ignore.read_bytes() if ignore else None)
-            bases = self._bases(service)
-            commit, version = self._resolution(service)
-            inputs = decide_stale.build_inputs_digest(own, bases)
-            reasons = decide_stale.stale_reasons(service.published, commit, own, bases)
-            if reasons:
-                say(f"{service.name}: to publish: {'; '.join(reasons)}")
-            facts = dict(service=service.name, commit=commit, inputs=inputs, platforms=service.platforms,
-                         version=version if service.ref_kind != "branch" else None, bases=tuple(bases.items()))
-            if not reasons:
-                return decide_stale.plan(recorded=True, published_platforms=(), index_published=True, **facts)
+            return self._plan(service)
+        except StageFailed as error:
+            failure = StageFailed(f"cannot decide what to do: {error}")
+            if self.say_errors:
+                say(f"{service.name}: {failure}")
+            return failure
+
+    def _plan(self, service: Service) -> decide_stale.ServicePlan:
+        ignore = service.ignore_file
+        own = decide_stale.own_inputs_digest(service.dockerfile.read_bytes(), service.platforms,
+                                             service.build_args, service.attestations,
+                                             ignore.read_bytes() if ignore else None)
+        bases, (commit, version) = self._lookups(service)
+        inputs = decide_stale.build_inputs_digest(own, bases)
+        reasons = decide_stale.stale_reasons(service.published, commit, own, bases)
+        facts = dict(service=service.name, commit=commit, inputs=inputs, platforms=service.platforms,
+                     version=version if service.ref_kind != "branch" else None, bases=tuple(bases.items()))
+        if not reasons:
+            return decide_stale.plan(recorded=True, published_platforms=(), index_published=True, **facts)
+        try:
             if self.index_published(service, commit, inputs):
+                say(f"{service.name}: to record: {commit[:names.SHORT_COMMIT]} is published, "
+                    "services.yml does not record it yet")
                 return decide_stale.plan(recorded=False, published_platforms=(), index_published=True, **facts)
+            say(f"{service.name}: to publish: {'; '.join(reasons)}")
             published = [p for p in service.platforms if self.platform_manifest(service, commit, inputs, p)]
             held = self._held_back(service, commit, inputs, [p for p in service.platforms if p not in published])
-            return decide_stale.plan(recorded=False, published_platforms=published, index_published=False,
-                                     held=held, **facts)
+        except RegistryError as error:
+            raise StageFailed(f"the image registry cannot say what is published: {error}") from None
+        return decide_stale.plan(recorded=False, published_platforms=published, index_published=False,
+                                 held=held, **facts)
+
+    def _lookups(self, service: Service) -> tuple[dict[str, str], tuple[str, str]]:
+        """The base images' digests and the upstream commit, both asked
+        for; when either fails, StageFailed names each that did."""
+        problems = []
+        try:
+            bases = self._bases(service)
         except StageFailed as error:
-            return error if not isinstance(error, RegistryError) else StageFailed(f"registry: {error}")
+            problems.append(str(error))
+        try:
+            resolution = self._resolution(service)
+        except StageFailed as error:
+            problems.append(str(error))
+        if problems:
+            raise StageFailed("; ".join(problems) + NETWORK_HINT)
+        return bases, resolution
 
     def failure(self, service: Service, commit: str, inputs: str, platform: str) -> decide_stale.Failure | None:
         """The failed attempt remembered for this platform and build key."""
@@ -150,33 +193,40 @@ class Facts:
             if owner:
                 pending = self._base_digests[image] = Future()
         if owner:
+            repository, reference = normalize_image(image)
             try:
-                manifest = self._registry().manifest(*normalize_image(image), head=True)
+                manifest = self._registry().manifest(repository, reference, head=True)
                 if manifest is None:
-                    raise StageFailed(f"base image {image} is not in its registry")
+                    raise StageFailed(f"base image {image} is not in its registry ({repository.split('/')[0]})")
                 pending.set_result(manifest.digest)
+            except RegistryError as error:
+                pending.set_exception(StageFailed(f"base image {image} cannot be looked up: {error}"))
             except StageFailed as error:
                 pending.set_exception(error)
         return pending.result()
 
     def _resolution(self, service: Service) -> tuple[str, str]:
         """The upstream commit this run works on, and the ref's name."""
-        resolution = self._resolve_upstreams().result()[service.name]
+        resolution = self._commits[service.name].result()
         if isinstance(resolution, GitError):
-            raise StageFailed(f"upstream {service.upstream} ({service.ref_kind} {service.ref}): {resolution}")
+            raise StageFailed(f"upstream {service.upstream} ({service.ref_kind} {service.ref}) cannot be asked "
+                              f"for its commit: {resolution}")
         return resolution
 
-    def _resolve_upstreams(self) -> Future:
-        """All services' refs, resolved once, in the background."""
+    def _resolve_upstreams(self, services: list[Service]) -> None:
+        """The refs of ``services``, resolved once each, together, in the
+        background."""
         with self._commits_lock:
-            if self._commits is None:
-                self._commits = future = Future()
-                requests = {s.name: (s.upstream, s.ref_kind, s.ref) for s in self.catalogue.services}
+            requests = {s.name: (s.upstream, s.ref_kind, s.ref) for s in services if s.name not in self._commits}
+            futures = {name: self._commits.setdefault(name, Future()) for name in requests}
+        if not requests:
+            return
 
-                def resolve():
-                    try:
-                        future.set_result(upstream.resolve_all(requests, self.settings.environ))
-                    except BaseException as error:  # never leave the waiting threads hanging
-                        future.set_exception(StageFailed(f"upstreams could not be checked: {error}"))
-                threading.Thread(target=resolve, daemon=True).start()
-            return self._commits
+        def resolve():
+            try:
+                results = upstream.resolve_all(requests, self.settings.environ)
+            except BaseException as error:  # never leave the waiting threads hanging
+                results = {name: GitError(f"upstreams could not be checked: {error}") for name in requests}
+            for name, future in futures.items():
+                future.set_result(results[name])
+        threading.Thread(target=resolve, daemon=True).start()

@@ -4,7 +4,8 @@ platform (``runner_tags`` in services.yml), with the builder the schedule
 chose; one light index job per service needs its platform jobs; one light
 commit-back job runs when anything is to be recorded (also when a service
 was published but its record failed last time). Nothing pending gives a
-single no-op job, as GitLab rejects an empty pipeline. The decision is the
+single no-op job, as GitLab rejects an empty pipeline; a service whose facts
+could not be gathered gets no job but a light one that says why. The decision is the
 graph's own: the same plans ``doit list --status`` reports.
 
 The settings the plan was made with (the schedule's PRIVACY_OCI_*
@@ -31,6 +32,7 @@ from .pipeline import Pipeline
 TEMPLATES = ".gitlab/ci/jobs.yml"
 LIGHT = ".privacy-oci"
 STAGES = ["build", "manifest", "record"]
+CANNOT_PLAN = "cannot-plan"
 NOTHING_TO_DO = {"stages": ["record"],
                  "nothing-to-do": {"stage": "record", "image": "alpine:3.20",
                                    "variables": {"GIT_STRATEGY": "none"},   # not even a clone
@@ -48,25 +50,25 @@ def tasks(pipeline: Pipeline):
     }
 
 
-def child_pipeline(catalogue: Catalogue, plans: dict[str, ServicePlan | None], builder: str,
+def child_pipeline(catalogue: Catalogue, plans: dict[str, ServicePlan | str], builder: str,
                    settings: dict[str, str]) -> dict:
-    """The child pipeline for ``plans`` (service name -> plan, or None when
-    the facts could not be gathered: that service then gets one job that runs
-    it whole and says why it fails), built with ``builder``, its jobs run
-    with ``settings``."""
+    """The child pipeline for ``plans`` (service name -> plan, or the reason
+    why its facts could not be gathered), built with ``builder``, its jobs
+    run with ``settings``.
+
+    No heavy job is planned from unknown facts: a service whose facts could
+    not be gathered (a registry or an upstream out of reach for a moment)
+    gets no build job; one light job says why and fails, and the next tick
+    decides again."""
     build_template = f".privacy-oci-build-{builder}"
     jobs: dict[str, dict] = {}
     index_jobs, to_record = [], False
+    unknown = {name: plan for name, plan in plans.items() if isinstance(plan, str)}
     for service in catalogue.services:
         plan = plans[service.name]
-        if plan is not None and not plan.needs_record and not plan.pending_platforms:
-            continue   # recorded, or held back after failing
-        to_record = to_record or plan is None or plan.needs_record
-        if plan is None:
-            name = names.build_group(service.name)
-            jobs[name] = _job(build_template, "build", [f"doit {name}"])
-            index_jobs.append(name)
-            continue
+        if isinstance(plan, str) or (not plan.needs_record and not plan.pending_platforms):
+            continue   # unknown; recorded; or held back after failing
+        to_record = to_record or plan.needs_record
         build_jobs = []
         for platform in plan.pending_platforms:
             name = names.build_task(service.name, platform)
@@ -89,6 +91,8 @@ def child_pipeline(catalogue: Catalogue, plans: dict[str, ServicePlan | None], b
             job["when"] = "always"
             jobs[name] = job
             index_jobs.append(name)
+    if unknown:
+        jobs[CANNOT_PLAN] = cannot_plan(unknown)
     if not jobs and not to_record:
         return NOTHING_TO_DO
     if to_record:
@@ -98,8 +102,19 @@ def child_pipeline(catalogue: Catalogue, plans: dict[str, ServicePlan | None], b
         record["needs"] = index_jobs
         record["when"] = "always"
         jobs[names.COMMIT_HASH] = record
+    stages = STAGES if jobs.keys() - {CANNOT_PLAN} else ["record"]
     return {"include": [{"local": TEMPLATES}], "variables": {**settings, "PRIVACY_OCI_BUILDER": builder},
-            "stages": STAGES, **jobs}
+            "stages": stages, **jobs}
+
+
+def cannot_plan(reasons: dict[str, str]) -> dict:
+    """A light job that fails, saying why each service could not be planned.
+    The reasons reach the script as a variable, never as script text."""
+    text = "\n".join(f"privacy-oci: {name}: not planned: {reason}" for name, reason in reasons.items())
+    # GitLab expands $NAME in a variable's value; $$ is a dollar sign.
+    return {"stage": "record", "image": "alpine:3.20",
+            "variables": {"GIT_STRATEGY": "none", "PRIVACY_OCI_NOT_PLANNED": text.replace("$", "$$")},
+            "script": ['printf \'%s\\n\' "$PRIVACY_OCI_NOT_PLANNED" >&2', "exit 1"]}
 
 
 def _job(extends, stage: str, script: list[str]) -> dict:
@@ -107,13 +122,13 @@ def _job(extends, stage: str, script: list[str]) -> dict:
 
 
 def write(pipeline: Pipeline):
-    plans = {}
+    plans: dict[str, ServicePlan | str] = {}
     for service in pipeline.catalogue.services:
         try:
             plans[service.name] = pipeline.facts.plan(service)
         except StageFailed as error:
-            print(f"fan-out: {service.name}: {error}")
-            plans[service.name] = None
+            print(f"fan-out: {service.name}: not planned, left to the next tick: {error}")
+            plans[service.name] = str(error)
     settings = pipeline.settings
     child_settings = settings.for_child_pipeline()
     if settings.retry:   # (also when asked by a pipeline run by hand, which the child is not)

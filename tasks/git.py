@@ -71,8 +71,12 @@ def askpass_helper(directory: Path) -> Path:
 
 
 def _last_words(stderr: str, args) -> str:
-    detail = stderr.strip()
-    return detail.splitlines()[-1] if detail else f"git {args[0]} exited"
+    """What git said went wrong: its first fatal or error line (the lines
+    after it are advice), else its last line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if not lines:
+        return f"git {args[0]} exited"
+    return next((line for line in lines if line.startswith(("fatal:", "error:"))), lines[-1])
 
 
 def run(args, env: Mapping[str, str], cwd=None) -> str:

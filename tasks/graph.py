@@ -3,14 +3,24 @@ plans, and the one shape most stages share (a group task over every
 service, and one task per service)."""
 from __future__ import annotations
 
-from .catalogue import Service
+from . import names
+from .catalogue import Catalogue, Service
 
 
-def uptodate(pipeline, check, service: Service | None = None):
+def uptodate(pipeline, check, service: Service | None = None, after=()):
     """An ``uptodate`` callable for doit: true when ``check(plan)`` finds
-    nothing pending for ``service``, or for any service when None."""
+    nothing pending for ``service``, or for any service when None; also
+    when a task named in ``after`` failed for the service in this run (doit
+    asks once a task's dependencies have run), so that doit shows it as
+    skipped rather than run."""
     services = [service] if service else pipeline.catalogue.services
-    return lambda: not any(pipeline.facts.pending(s, check) for s in services)
+    after = list(after)
+
+    def nothing_to_do() -> bool:
+        if service is not None and any(task in pipeline.ledger.failures(service.name) for task in after):
+            return True
+        return not any(pipeline.facts.pending(s, check) for s in services)
+    return nothing_to_do
 
 
 def service_tasks(pipeline, basename: str, doc: str, check, action, task_dep=lambda service: [],
@@ -20,9 +30,9 @@ def service_tasks(pipeline, basename: str, doc: str, check, action, task_dep=lam
     nothing pending for it. ``doc`` reads "… {service}'s …".
 
     A ``guarded`` ``action(service)`` runs under the ledger's failure
-    policy: its failure is the service's outcome, and it is skipped when a
-    task named in ``after(service)`` failed for the service. Unguarded, it
-    is doit's action as it is and may return ``TaskFailed``."""
+    policy: its failure is the service's outcome. It is skipped when a task
+    named in ``after(service)`` failed for the service. Unguarded, it is
+    doit's action as it is and may return ``TaskFailed``."""
     yield {"basename": basename, "name": None, "doc": doc.format(service="each service"),
            "uptodate": [uptodate(pipeline, check)]}
     for service in pipeline.catalogue.services:
@@ -31,11 +41,29 @@ def service_tasks(pipeline, basename: str, doc: str, check, action, task_dep=lam
             "basename": basename,
             "name": service.name,
             "doc": doc.format(service=service.name),
-            "actions": [(pipeline.ledger.attempt, [service.name, task_name, lambda s=service: action(s),
-                                                   list(after(service))]) if guarded else (action, [service])],
+            "actions": [(pipeline.ledger.attempt, [service.name, task_name, lambda s=service: action(s)])
+                        if guarded else (action, [service])],
             "task_dep": list(task_dep(service)),
-            "uptodate": [uptodate(pipeline, check, service)],
+            "uptodate": [uptodate(pipeline, check, service, after(service))],
         }
         if verbosity is not None:
             task["verbosity"] = verbosity
         yield task
+
+
+def services_selected(catalogue: Catalogue, tasks: dict, selected: list[str]) -> set[str]:
+    """The services the selected doit tasks (and the tasks they depend on)
+    concern: a stage's group task and commit-hash concern all of them."""
+    own = {task: service.name for service in catalogue.services for task in (
+        names.fetch_task(service.name), names.build_group(service.name), names.push_manifest_task(service.name),
+        names.verify_task(service.name), *(names.build_task(service.name, p) for p in service.platforms))}
+    seen, todo = set(), list(selected or ())
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in tasks:
+            continue
+        seen.add(name)
+        todo.extend(tasks[name].task_dep)
+    if any(name not in own for name in seen):
+        return {service.name for service in catalogue.services}
+    return {own[name] for name in seen}

@@ -64,16 +64,11 @@ class Ledger:
         with self._lock:
             return dict(self._outcomes[service].failures)
 
-    def attempt(self, service: str, task_name: str, action, after=()) -> bool:
+    def attempt(self, service: str, task_name: str, action) -> bool:
         """Run one service's stage so that its failure is the service's
         outcome, not the end of the run: it is reported at once and in the
         summary, the service's ``verify`` task fails the run, and every other
-        service still runs to the end and is recorded. A stage whose
-        prerequisite (a task named in ``after``) failed is skipped."""
-        failed = [name for name in after if name in self.failures(service)]
-        if failed:
-            say(f"skipped {task_name}: {failed[0]} failed")
-            return True
+        service still runs to the end and is recorded."""
         try:
             action()
         except StageFailed as error:

@@ -9,9 +9,10 @@ import os
 import sys
 from pathlib import Path
 
+from doit.exceptions import UnmetDependency
 from doit.reporter import ConsoleReporter
 
-from . import names
+from . import graph, names
 from .errors import StageFailed
 from .pipeline import Pipeline
 
@@ -30,8 +31,17 @@ STATUSES = ("recorded", "published", "up to date", "pending", "held back", "supe
 def reporter_for(pipeline: Pipeline):
     """A doit reporter class (DOIT_CONFIG 'reporter') bound to this run."""
     class PipelineReporter(ConsoleReporter):
+        def initialize(self, tasks, selected_tasks):
+            pipeline.facts.limit_to(graph.services_selected(pipeline.catalogue, tasks, selected_tasks))
+            pipeline.facts.say_errors = False   # the failed task says it, and the summary
+
+        def add_failure(self, task, fail):
+            # A task whose dependency failed says nothing the failure has not.
+            if not isinstance(fail, UnmetDependency):
+                super().add_failure(task, fail)
+
         def complete_run(self):
-            super().complete_run()
+            self._show_failed_output()
             services = service_reports(pipeline)
             if services:
                 text = "\n".join(summary(services)) + "\n"
@@ -45,6 +55,20 @@ def reporter_for(pipeline: Pipeline):
             if any(service["errors"] for service in services) and not self.failures:
                 self.outstream.flush()
                 sys.exit(1)
+
+        def _show_failed_output(self):
+            """What a failed task printed, as doit shows it, without the
+            empty blocks."""
+            for result in self.failures:
+                task = result["task"]
+                if not task.executed:
+                    continue
+                for stream, text in (("stderr", "".join(a.err or "" for a in task.actions)),
+                                     ("stdout", "".join(a.out or "" for a in task.actions))):
+                    if text.strip():
+                        self.write(f"{'#' * 40}\n{task.name} <{stream}>:\n{text}\n")
+            if self.runtime_errors:
+                self.write("#" * 40 + "\nExecution aborted.\n" + "\n".join(self.runtime_errors) + "\n")
     return PipelineReporter
 
 
@@ -53,12 +77,10 @@ def report_path(pipeline: Pipeline) -> Path:
 
 
 def service_reports(pipeline: Pipeline) -> list[dict]:
-    """One entry per service; none when the run never looked at the services
-    (a task that needs no facts)."""
-    if not pipeline.facts.gathered:
-        return []
+    """One entry per service the run looked at; none when it needed no
+    facts (``doit build:scribe`` looks at scribe only)."""
     reports = []
-    for service in pipeline.catalogue.services:
+    for service in pipeline.facts.planned():
         outcome = pipeline.ledger.outcome(service.name)
         try:
             plan = pipeline.facts.plan(service)

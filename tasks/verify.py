@@ -18,7 +18,7 @@ from .pipeline import Pipeline
 def tasks(pipeline: Pipeline):
     yield from graph.service_tasks(
         pipeline, names.VERIFY, "check that {service}'s index is published for its current commit",
-        attrgetter("needs_record"), lambda service: verify(pipeline, service),
+        attrgetter("needs_index"), lambda service: verify(pipeline, service),
         task_dep=lambda service: [names.push_manifest_task(service.name)], guarded=False)
 
 
@@ -34,5 +34,4 @@ def verify(pipeline: Pipeline, service: Service):
             failures = {names.push_manifest_task(service.name): "the registry has no index for this commit"}
         except StageFailed as error:
             failures = {names.verify_task(service.name): str(error)}
-    return TaskFailed(f"{service.name} is not published:\n"
-                      + "\n".join(f"  {task}: {reason.splitlines()[0]}" for task, reason in failures.items()))
+    return TaskFailed(f"{service.name} is not published: {', '.join(failures)} failed (the summary says why)")

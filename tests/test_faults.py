@@ -53,7 +53,8 @@ def test_stopped_registry_fails_cleanly_and_a_later_run_completes(make_sandbox, 
 
     assert down.returncode != 0
     for service in ("hello-web", "hello-cli"):
-        assert f"FAILED fetch-upstream:{service}: registry: registry unreachable" in down.stderr
+        assert (f"FAILED fetch-upstream:{service}: cannot decide what to do: the image registry cannot say what is "
+                "published: registry unreachable") in down.stderr
         assert f"verify:{service}" in down.stdout + down.stderr
     assert "Traceback" not in down.stdout + down.stderr
     assert box.records() == {}
@@ -74,12 +75,44 @@ def test_unreachable_upstream_fails_only_its_service(make_sandbox, client):
     result = box.doit(check=False)
 
     assert result.returncode != 0
-    assert "FAILED fetch-upstream:hello-api: upstream " + box.upstreams["hello-api"].url in result.stderr
+    assert "FAILED fetch-upstream:hello-api: cannot decide what to do: upstream " + box.upstreams["hello-api"].url \
+        in result.stderr
     assert "verify:hello-api" in result.stdout + result.stderr
     assert set(box.records()) == {"hello-web", "hello-cli"}
     assert client.manifest(f"{box.prefix}/hello-api", "latest") is None
     summary = result.stdout[result.stdout.index("privacy-oci summary:"):]
     assert "services: 2 recorded, 1 failed;" in summary
+
+
+def test_offline_the_listing_and_a_build_say_what_they_cannot_reach(make_sandbox):
+    """As on a machine without the internet: hello-web's upstream and its
+    base image's registry cannot be reached."""
+    box = make_sandbox()
+    box.upstreams["hello-web"].bare.rename(box.upstreams["hello-web"].bare.with_name("gone.git"))
+    nowhere = f"127.0.0.1:{free_port()}/library/busybox:latest"
+    box.commit_change("services.yml", box.services_yml().replace(
+        f'BASE_IMAGE: "{box.env_base}"', f'BASE_IMAGE: "{nowhere}"', 1))
+    box.fresh_job()
+
+    listing = box.doit("list", "--status", "--all")
+    web = [line for line in listing.stderr.splitlines() if line.startswith("hello-web: ")]
+    assert len(web) == 1 and web[0].startswith("hello-web: cannot decide what to do: ")
+    assert f"base image {nowhere} cannot be looked up: registry unreachable" in web[0]
+    assert (f"upstream {box.upstreams['hello-web'].url} (branch main) cannot be asked for its commit: "
+            "fatal: ") in web[0]
+    assert "check the network, the URLs in services.yml and the credentials" in web[0]
+    assert "hello-cli: to publish: never published" in listing.stderr
+
+    build = box.doit("build:hello-web", check=False)
+
+    assert build.returncode != 0
+    output = build.stdout + build.stderr
+    assert output.count("cannot be looked up") == 2      # said when it failed, and in the summary
+    assert "FAILED fetch-upstream:hello-web: cannot decide what to do: base image" in output
+    assert "hello-cli" not in output                     # only what build:hello-web needs was looked up
+    assert "UnmetDependency" not in output and "<stdout>:\n\n" not in output
+    assert ".  build:hello-web:arm64" not in output and "-- build:hello-web:arm64" in output
+    assert "hello-web  -             failed" in output and "services: 1 failed;" in output
 
 
 def test_deleted_branch_fails_with_the_ref_named(sandbox):
@@ -88,7 +121,7 @@ def test_deleted_branch_fails_with_the_ref_named(sandbox):
     result = sandbox.doit(check=False)
 
     assert result.returncode != 0
-    assert "FAILED fetch-upstream:hello-cli: upstream" in result.stderr
+    assert "FAILED fetch-upstream:hello-cli: cannot decide what to do: upstream" in result.stderr
     assert "branch 'main' not found upstream" in result.stderr
     assert set(sandbox.records()) == {"hello-web"}
 

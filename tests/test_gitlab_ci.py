@@ -17,6 +17,8 @@ from ruamel.yaml import YAML
 
 from sandbox.ci_images import image_dir_name
 from sandbox.config_repo import PROJECT_ROOT
+from sandbox.demo import DEB_CACHE
+from sandbox.docker_hub import DockerHub
 from sandbox.flaky_server import FLAKY_DOCKERFILE, FlakyPayloads
 from sandbox.gitlab_project import make_project
 from sandbox.readback import index_platforms
@@ -187,3 +189,23 @@ def test_a_failed_arm64_is_built_again_alone_on_its_runner(tmp_path, base):
     finally:
         payloads.close()
         project.gitlab.close()
+
+
+def test_a_tick_that_cannot_gather_its_facts_starts_no_heavy_job(tmp_path):
+    """Docker Hub out of reach for a moment: plan says why in a light job
+    that fails, and starts no builder job."""
+    with DockerHub(tmp_path / "hub", address="127.0.0.4", auth_address="127.0.0.5") as hub:
+        project = make_project(tmp_path / "project", hub.publish_base(DEB_CACHE))
+        try:
+            hub.registry.stop()
+            result = project.schedule(check=False)
+
+            assert [job for job, _ in project.started_since(0)] == ["plan", "cannot-plan"]
+            assert result.failed == ["cannot-plan"] and project.images.builder_calls() == []
+            for name in ("hello-web", "hello-cli"):
+                assert f"{name}: not planned, left to the next tick: cannot decide what to do: base image" \
+                       in result.stdout
+                # the failing job says it too, its text as it was
+                assert f"privacy-oci: {name}: not planned: cannot decide what to do: base image" in result.stdout
+        finally:
+            project.gitlab.close()

@@ -124,15 +124,20 @@ def test_dockerfile_edit_rebuilds_only_that_service_in_parallel(sandbox):
 
 
 def test_build_one_service_publishes_without_committing(sandbox, client):
-    sandbox.doit("build:hello-cli")
+    run = sandbox.doit("build:hello-cli")
 
     assert sandbox.take_builds() == [("hello-cli", "linux/amd64")]
     assert client.manifest(f"{sandbox.prefix}/hello-cli", "latest") is not None
     assert client.manifest(f"{sandbox.prefix}/hello-web", "latest") is None
     assert len(sandbox.repo.remote_log()) == 1
-    # The full run then records it without building it again.
-    assert sandbox.pending() == sandbox.all_tasks() - {"fetch-upstream:hello-cli", "build:hello-cli:amd64",
-                                             "push-manifest:hello-cli"}
+    # It looked at hello-cli alone, and says what it did in the same words.
+    assert "hello-web" not in run.stdout + run.stderr
+    assert "hello-cli  " in run.stdout and "services: 1 published;" in run.stdout
+    # What is left is the record alone, and the listing says so.
+    listing = sandbox.doit("list", "--status", "--all")
+    assert "hello-cli: to record: " in listing.stderr and "hello-cli: to publish" not in listing.stderr
+    groups = {"fetch-upstream", "push-manifest", "verify", "commit-hash"}    # hello-web's are pending
+    assert sandbox.pending() == sandbox.all_tasks() - (sandbox.tasks_of("hello-cli") - groups)
     sandbox.doit()
     assert sandbox.take_builds() == [("hello-web", "linux/amd64"), ("hello-web", "linux/arm64")]
     assert set(sandbox.records()) == {"hello-web", "hello-cli"}
