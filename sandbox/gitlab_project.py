@@ -43,6 +43,7 @@ class Project:
     machine_env: dict            # the runner machine's
     project_variables: dict      # the project's CI/CD variables
     urls_without_tokens: bool
+    pipeline_variables: bool = False     # "Minimum role to use pipeline variables": no_one_allowed
     job: runner.Checkout | None = None
     jobs: int = 0
 
@@ -52,12 +53,18 @@ class Project:
         self.job = runner.checkout(self.gitlab, self.directory / f"builds-{self.jobs}", self.urls_without_tokens)
         return self.job.path
 
-    def schedule(self, *args: str, variables: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        """A scheduled pipeline in a new job checkout, with the schedule's
-        ``variables`` (by default the builder choice of these tests)."""
+    def schedule(self, *args: str, variables: dict | None = None, check: bool = True,
+                 source: str = "schedule") -> subprocess.CompletedProcess:
+        """A scheduled pipeline (or one of another ``source``: "web" is one
+        run by hand) in a new job checkout. ``variables`` are pipeline
+        variables (a schedule's), which the project refuses unless
+        ``pipeline_variables`` allows them, as new gitlab.com projects do
+        (gitlab#502382): settings are project variables."""
+        if variables and not self.pipeline_variables:
+            raise AssertionError("this project refuses pipeline variables, as gitlab.com's new projects do "
+                                 f"(Minimum role to use pipeline variables: no_one_allowed): {sorted(variables)}")
         checkout = self.new_job()
-        variables = {"CI_PIPELINE_SOURCE": "schedule",
-                     **(variables if variables is not None else {"PRIVACY_OCI_BUILDER": "buildah"})}
+        variables = {"CI_PIPELINE_SOURCE": source, **(variables or {})}
         predefined = {name: self.job.env[name] for name in GITLAB_PREDEFINED}
         result = self.images.run(checkout, variables, {**predefined, **self.project_variables},
                                  {**self.job.env, **self.machine_env}, *args)
@@ -111,7 +118,8 @@ def make_project(directory: Path, base: str, urls_without_tokens=False, dockerfi
         # what podman needs on this kind of machine (sandbox/containers_conf.py)
         **containers_conf.write(directory),
     }
-    # README, "GitLab CI", step 2: the token as a masked CI/CD variable.
-    project_variables = {"PRIVACY_OCI_GIT_TOKEN": gitlab.project_token}
+    # README, "GitLab CI": the token as a masked CI/CD variable (step 2), the
+    # builder as a project variable (step 3; this runner has no Docker engine).
+    project_variables = {"PRIVACY_OCI_GIT_TOKEN": gitlab.project_token, "PRIVACY_OCI_BUILDER": "buildah"}
     return Project(directory, gitlab, repo, upstreams, f"{gitlab.registry.host}/{gitlab.project_path}",
                    CiImages(directory / "images"), machine_env, project_variables, urls_without_tokens)

@@ -28,6 +28,8 @@ from urllib.parse import urlsplit, urlunsplit
 from .errors import StageFailed
 
 ALLOWED_PROTOCOLS = "https:http:ssh:git:file"
+# Where a fetch with the token keeps the remote branch in the scratch repository.
+FETCHED = "refs/privacy-oci/fetched"
 NETWORK_TIMEOUT_SECONDS = 120
 ASKPASS = """#!/bin/sh
 case "$1" in
@@ -191,17 +193,32 @@ class Repository:
     def push_apart(self, url: str, commit: str, branch: str, options, credentials, scratch: Path) -> None:
         """Push ``commit`` to ``url`` from a scratch repository that shares
         the checkout's objects and no configuration at all."""
+        self._apart(["push", "--quiet", *(f"--push-option={o}" for o in options), url,
+                     f"{commit}:refs/heads/{branch}"], credentials, scratch)
+
+    def fetch_apart(self, url: str, branch: str, credentials, scratch: Path) -> str:
+        """The commit ``branch`` of ``url`` points at, fetched with
+        ``credentials`` into the scratch repository and brought from there
+        into the checkout (a path, which no URL rewrite or credential helper
+        of a runner's matches)."""
+        self._apart(["fetch", "--quiet", url, f"+refs/heads/{branch}:{FETCHED}"], credentials, scratch)
+        self.git("fetch", "--quiet", str(scratch), FETCHED)
+        return self.git("rev-parse", "FETCH_HEAD")
+
+    def _apart(self, args: list[str], credentials, scratch: Path) -> None:
+        """``git args…`` in a scratch repository that shares the checkout's
+        objects and no configuration at all: not the checkout's, the user's
+        nor the system's."""
         if not (scratch / "HEAD").exists():
             run(["init", "--quiet", "--bare", str(scratch)], self.env)
         objects = Path(self.repo.common_dir, "objects").resolve()
         (scratch / "objects" / "info" / "alternates").write_text(f"{objects}\n")
         env = {**environment(self.env, credentials), "GIT_DIR": str(scratch),
                "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
-        result = subprocess.run(["git", "push", "--quiet", *(f"--push-option={o}" for o in options), url,
-                                 f"{commit}:refs/heads/{branch}"], env=env, capture_output=True, text=True,
+        result = subprocess.run(["git", *args], env=env, capture_output=True, text=True,
                                 timeout=NETWORK_TIMEOUT_SECONDS)
         if result.returncode != 0:
-            raise GitError(" ".join(result.stderr.split()) or "git push exited")
+            raise GitError(" ".join(result.stderr.split()) or f"git {args[0]} exited")
 
     def fast_forward(self, commit: str) -> None:
         self.git("merge", "--quiet", "--ff-only", commit)

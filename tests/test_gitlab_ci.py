@@ -113,9 +113,12 @@ def one_project(tmp_path, base):
 
 
 def test_the_child_pipeline_builds_with_the_schedules_builder_though_gitlab_passes_it_no_variables(one_project):
-    """gitlab-ci-local, as GitLab without ``forward``, gives the child none
-    of the schedule's variables: the plan writes its settings into it."""
-    one_project.schedule()
+    """Where a project allows pipeline variables, the builder may be a
+    schedule's: gitlab-ci-local, as GitLab without ``forward``, gives the
+    child none of them, so the plan writes its settings into it."""
+    one_project.pipeline_variables = True
+    del one_project.project_variables["PRIVACY_OCI_BUILDER"]
+    one_project.schedule(variables={"PRIVACY_OCI_BUILDER": "buildah"})
     child = YAML(typ="safe").load((one_project.job.path / "report" / "child-pipeline.yml").read_text())
     assert child["variables"]["PRIVACY_OCI_BUILDER"] == "buildah"
     assert "PRIVACY_OCI_GIT_TOKEN" not in child["variables"]
@@ -141,16 +144,31 @@ def test_a_published_but_unrecorded_service_gets_a_commit_job(one_project):
     assert "the token in PRIVACY_OCI_GIT_TOKEN" in forbidden.stdout and "write_repository" in forbidden.stdout
     assert one_project.gitlab.reporter_token not in forbidden.stdout + forbidden.stderr
     assert one_project.records() == {}
+
+    # A Developer's token: main is protected, GitLab's pre-receive hook says no.
+    one_project.project_variables["PRIVACY_OCI_GIT_TOKEN"] = one_project.gitlab.developer_token
+    protected = one_project.schedule(check=False)
+    assert protected.failed == ["commit-hash"]
+    said = " ".join(protected.stdout.split())
+    assert ('GitLab refused it: "GitLab: You are not allowed to push code to protected branches on this '
+            'project."') in said
+    assert "the token in PRIVACY_OCI_GIT_TOKEN" in said and "main is a protected branch" in said
+    assert "the Maintainer role" in said and "The images are published" in said
+    assert one_project.gitlab.developer_token not in protected.stdout + protected.stderr
+    assert one_project.records() == {}
+
     one_project.project_variables["PRIVACY_OCI_GIT_TOKEN"] = one_project.gitlab.project_token
     one_project.schedule()
 
-    assert one_project.started_since(before) == [("plan", LIGHT), ("commit-hash", LIGHT)] * 2
+    assert one_project.started_since(before) == [("plan", LIGHT), ("commit-hash", LIGHT)] * 3
     assert len(one_project.images.builder_calls()) == calls
     assert set(one_project.records()) == {"hello-web", "hello-cli"}
 
 
 def test_one_job_mode_publishes_in_a_single_builder_job(one_project):
-    one_project.schedule(variables={"PRIVACY_OCI_BUILDER": "buildah", "PRIVACY_OCI_MODE": "single"})
+    """Chosen by a project variable: no pipeline variable is needed."""
+    one_project.project_variables["PRIVACY_OCI_MODE"] = "single"
+    one_project.schedule()
     assert one_project.started_since(0) == [("publish-in-one-job-buildah", BUILDAH)]
     assert set(one_project.records()) == {"hello-web", "hello-cli"}
 
@@ -179,7 +197,7 @@ def test_a_failed_arm64_is_built_again_alone_on_its_runner(tmp_path, base):
         before = len(project.images.jobs_started())
 
         # Run by hand (CI/CD -> Pipelines -> Run pipeline): tried again now.
-        project.schedule(variables={"CI_PIPELINE_SOURCE": "web", "PRIVACY_OCI_BUILDER": "buildah"})
+        project.schedule(source="web")
 
         again = project.started_since(before)
         assert [job for job, _ in again] == ["plan", "build:hello-web:arm64", "push-manifest:hello-web",

@@ -29,6 +29,13 @@ NAMES = tuple(BUILDERS)
 OUTPUT_TAIL_LINES = 25
 # Progress bars redraw with cursor movements even when output is not a terminal.
 EXIT_STATUS_ONLY = re.compile(r"^[\w ]*exit(ed)? (with )?status \d+$")
+# What a builder's output says when a build failed for want of a registry
+# (credentials, the network), not for its recipe: such a failure is not
+# remembered against the recipe's inputs.
+REGISTRY_TROUBLE = re.compile(r"requested access to the resource is denied|unauthorized: |"
+                              r"error parsing HTTP 40[13] response|pinging container registry|"
+                              r"connection refused|i/o timeout|no such host|TLS handshake timeout|"
+                              r"toomanyrequests|429 Too Many Requests", re.IGNORECASE)
 # What a builder says when it leaves an instruction of the recipe out of the
 # image and goes on (buildah, for an image in OCI format).
 DROPPED = re.compile(r"\b([A-Z]+) is not supported for OCI image format")
@@ -103,7 +110,8 @@ def run(command: list[str], what: str, env: Mapping[str, str], stdin: str = "", 
     """Run a builder command (an argument list, never a shell string; a
     secret goes in ``stdin``), passing its output on to whatever stdout is at
     the time (doit captures it per task); raise BuildError with the tail of
-    it on failure, RecipeFailed when the command ``builds`` the recipe."""
+    it on failure, RecipeFailed when the command ``builds`` the recipe
+    and its output does not blame a registry."""
     import sh  # imported when a builder runs: `doit list` runs none
     tail = deque(maxlen=OUTPUT_TAIL_LINES)
     dropped: dict[str, str] = {}
@@ -118,7 +126,7 @@ def run(command: list[str], what: str, env: Mapping[str, str], stdin: str = "", 
     try:
         sh.Command(command[0])(*command[1:], _env=dict(env), _err_to_out=True, _out=echo, _in=stdin)
     except sh.ErrorReturnCode as error:
-        failure = RecipeFailed if builds else BuildError
+        failure = RecipeFailed if builds and not any(REGISTRY_TROUBLE.search(line) for line in tail) else BuildError
         raise failure(f"{what} exited {error.exit_code}: {_reason(tail)}\n" + "\n".join(tail)) from None
     except sh.CommandNotFound:
         raise BuildError(f"{command[0]} is not installed") from None
