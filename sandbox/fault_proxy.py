@@ -72,7 +72,12 @@ class FaultProxy:
                     self.end_headers()
                     return
                 connection = http.client.HTTPConnection(proxy.registry_host, timeout=60)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+                # A header sent more than once (containers tools send an Accept
+                # per media type) goes on as one, its values joined, as HTTP allows.
+                headers: dict[str, str] = {}
+                for name, value in self.headers.items():
+                    if name.lower() not in HOP_BY_HOP:
+                        headers[name] = f"{headers[name]}, {value}" if name in headers else value
                 if body or self.command in ("PUT", "POST", "PATCH"):
                     headers["Content-Length"] = str(len(body))
                 connection.request(self.command, self.path, body=body, headers=headers)

@@ -60,7 +60,7 @@ def build(pipeline: Pipeline, service: Service, platform: str) -> None:
         context=pipeline.source_dir(service),
         dockerfile=service.dockerfile,
         platform=platform,
-        build_args=(("UPSTREAM_COMMIT", plan.commit), *service.build_args),
+        build_args=(("UPSTREAM_COMMIT", plan.commit), *pipeline.facts.build_args(service)),
         labels=labels(service, plan.commit),
         image=f"{image}:{names.candidate_tag(plan.commit, plan.inputs, platform)}",
         cache_ref=names.cache_repository(image, platform),

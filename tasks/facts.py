@@ -180,10 +180,24 @@ class Facts:
                     "or now with PRIVACY_OCI_RETRY=true")
         return held
 
+    def build_args(self, service: Service) -> tuple[tuple[str, str], ...]:
+        """The build arguments of every build of ``service`` (and of the
+        lookup of its base images): ``DOCKER_HUB``, when PRIVACY_OCI_DOCKER_HUB
+        names a Docker Hub mirror such as GitLab's Dependency Proxy, and its
+        own from services.yml, which win."""
+        mirror = (("DOCKER_HUB", self.settings.docker_hub),) if self.settings.docker_hub else ()
+        own = dict(service.build_args)
+        return (*((name, value) for name, value in mirror if name not in own), *service.build_args)
+
+    def base_image_names(self) -> set[str]:
+        """Every base image the catalogue's recipes name (no lookup)."""
+        return {image for service in self.catalogue.services
+                for image in dockerfile.base_images(service.dockerfile.read_text(), dict(self.build_args(service)))}
+
     def _bases(self, service: Service) -> dict[str, str]:
         """The digest each base image of the service's Dockerfile has now."""
         return {image: self._base_digest(image)
-                for image in dockerfile.base_images(service.dockerfile.read_text(), dict(service.build_args))}
+                for image in dockerfile.base_images(service.dockerfile.read_text(), dict(self.build_args(service)))}
 
     def _base_digest(self, image: str) -> str:
         """Looked up once per run, however many services build on it."""

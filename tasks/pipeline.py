@@ -11,11 +11,15 @@ from .builders import Builder, select
 from .catalogue import Catalogue, Service
 from .facts import Facts
 from .ledger import Ledger
-from .registry import RegistryClient, split_reference
+from .registry import DOCKER_HUB, RegistryClient, normalize_image, split_reference
 from .registry_auth import load as load_credentials
 from .remote import CatalogueRemote
 from .runtimes import Runtime
 from .runtimes import select as select_runtime
+
+
+# What `docker login` and `buildah login` call Docker Hub.
+DOCKER_HUB_LOGIN = "docker.io"
 
 
 class Pipeline:
@@ -48,8 +52,7 @@ class Pipeline:
             if self._builder is None:
                 builder = select(self.settings, registry)
                 if self.settings.prepare_builder:
-                    host = self.prefix_host
-                    builder.prepare(host, registry.credentials.for_host(host))
+                    builder.prepare(self.logins(registry))
                 self._builder = builder
             return self._builder
 
@@ -69,6 +72,19 @@ class Pipeline:
             if self._remote is None:
                 self._remote = CatalogueRemote(self.root, self.catalogue.path, self.settings, self.work_dir)
             return self._remote
+
+    def logins(self, registry: RegistryClient) -> list:
+        """(host, credential) a builder logs in to: the image registry, and
+        each registry base images come from that has credentials configured
+        (Docker Hub's from DOCKER_AUTH_CONFIG, GitLab's Dependency Proxy)."""
+        hosts = [self.prefix_host, *{split_reference(normalize_image(image)[0])[0]
+                                     for image in self.facts.base_image_names()}]
+        logins = []
+        for host in dict.fromkeys(hosts):
+            credential = registry.credentials.for_host(host)
+            if credential:
+                logins.append((DOCKER_HUB_LOGIN if host == DOCKER_HUB else host, credential))
+        return logins
 
     @property
     def prefix_host(self) -> str:

@@ -66,6 +66,8 @@ def normalize_image(image: str) -> tuple[str, str]:
         else:
             reference = "latest"
     first, _, rest = name.partition("/")
+    if rest and first in ("docker.io", "index.docker.io"):
+        name, first = rest, ""      # Docker Hub by the name docker pulls it by
     if rest and ("." in first or ":" in first or first == "localhost"):
         return name, reference
     path = name if "/" in name else f"library/{name}"
@@ -245,12 +247,33 @@ class RegistryClient:
     def _check(self, response, what: str, repository: str, actions: str) -> None:
         if response.status_code < 400:
             return
-        message = f"cannot {what}: HTTP {response.status_code}"
         host, name = split_reference(repository)
+        if response.status_code == 429:
+            # Docker Hub says how its pull limit stands in RateLimit-* headers.
+            hub = host == DOCKER_HUB or "RateLimit-Limit" in response.headers
+            raise RegistryError(f"cannot {what}: {host} answers 429, too many requests{_rate_limit(response)}. "
+                                + (DOCKER_HUB_LIMIT if hub else "Try again later"))
+        message = f"cannot {what}: HTTP {response.status_code}"
         asked = self._asked.get((host, _scope(name, actions)))
         if response.status_code in (401, 403) and asked:
             message += f" (its token was asked for {asked})"
         raise RegistryError(message)
+
+
+DOCKER_HUB_LIMIT = ("Docker Hub limits anonymous pulls per address, and shared runners share addresses: give "
+                    "Docker Hub credentials in DOCKER_AUTH_CONFIG, or pull through GitLab's Dependency Proxy "
+                    "(README, \"Docker Hub's limits\")")
+
+
+def _rate_limit(response) -> str:
+    """Docker Hub's RateLimit-* headers ("100;w=21600"), said plainly."""
+    limit = response.headers.get("RateLimit-Limit", "").split(";")
+    remaining = response.headers.get("RateLimit-Remaining", "").split(";")[0]
+    if not limit[0]:
+        return ""
+    window = next((part[2:] for part in limit[1:] if part.startswith("w=")), None)
+    per = f" per {int(window) // 3600} h" if window and window.isdigit() else ""
+    return f" (its pull limit: {limit[0]}{per}, {remaining or 0} left)"
 
 
 def platform_of(description: dict) -> str:

@@ -7,7 +7,9 @@ Where they come from, first found first:
    PASSWORD), for the host of the image prefix, and, when that host is the
    job's CI_REGISTRY, for the GitLab instance too (CI_SERVER_FQDN, else
    CI_SERVER_HOST): GitLab's registry sends its clients there for tokens
-   (``/jwt/auth``);
+   (``/jwt/auth``); and the job's Dependency Proxy credentials
+   (CI_DEPENDENCY_PROXY_USER/PASSWORD) for its server
+   (CI_DEPENDENCY_PROXY_SERVER);
 2. DOCKER_AUTH_CONFIG, the JSON GitLab runners use for private images;
 3. the containers tools' auth.json (REGISTRY_AUTH_FILE, else
    $XDG_RUNTIME_DIR/containers/auth.json, else
@@ -87,6 +89,9 @@ def load(settings, registry_host: str) -> Credentials:
         credentials.add(registry_host, job)
         if settings.ci_server_host and settings.ci_registry and host_key(settings.ci_registry) == host_key(registry_host):
             credentials.add(settings.ci_server_host, job)
+    if settings.dependency_proxy:   # GitLab's, for its own server only
+        server, user, password = settings.dependency_proxy
+        credentials.add(server, Credential(user, password, "CI_DEPENDENCY_PROXY_USER"))
     if settings.docker_auth_config:
         _add_docker_config(credentials, _json(settings.docker_auth_config), "DOCKER_AUTH_CONFIG")
     for path in _files(settings):

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Mapping
 
 from . import builders, runtimes
-from .catalogue import REF_NAME, check_git_url
+from .catalogue import IMAGE_PREFIX, REF_NAME, check_git_url
 from .errors import ConfigurationError
 
 PUSH_OPTION = re.compile(r"^[a-z][a-z0-9_.-]*(=[A-Za-z0-9_.:/-]+)?$")
@@ -37,6 +37,8 @@ class Settings:
     runtime: str | None = None              # None: the one that goes with the builder
     podman: str = "podman"
     retry: bool = False                     # try held-back platforms now
+    docker_hub: str | None = None           # a Docker Hub mirror for FROM ${DOCKER_HUB}/…: the Dependency Proxy
+    dependency_proxy: tuple[str, str, str] | None = field(default=None, repr=False)   # server, user, password
     now: datetime | None = None             # a simulated clock; None: the real one
     registry_user: str | None = None
     registry_password: str | None = field(default=None, repr=False)
@@ -85,6 +87,10 @@ class Settings:
         retry = get("PRIVACY_OCI_RETRY") or "false"
         if retry not in ("true", "false"):
             raise SettingsError(f"environment: PRIVACY_OCI_RETRY={retry!r}: use true or false")
+        docker_hub = (get("PRIVACY_OCI_DOCKER_HUB") or "").rstrip("/") or None
+        if docker_hub and not IMAGE_PREFIX.match(docker_hub):
+            raise SettingsError(f"environment: PRIVACY_OCI_DOCKER_HUB is not a registry path such as "
+                                "gitlab.com:443/my-group/dependency_proxy/containers")
         now = get("PRIVACY_OCI_NOW")
         try:
             clock = datetime.fromisoformat(now.replace("Z", "+00:00")).astimezone(timezone.utc) if now else None
@@ -120,6 +126,11 @@ class Settings:
             podman=get("PRIVACY_OCI_PODMAN") or "podman",
             # A pipeline run by hand ("Run pipeline") means: try now.
             retry=retry == "true" or environ.get("CI_PIPELINE_SOURCE") == "web",
+            docker_hub=docker_hub,
+            dependency_proxy=(environ["CI_DEPENDENCY_PROXY_SERVER"], environ["CI_DEPENDENCY_PROXY_USER"],
+                              environ["CI_DEPENDENCY_PROXY_PASSWORD"])
+            if all(environ.get(name) for name in ("CI_DEPENDENCY_PROXY_SERVER", "CI_DEPENDENCY_PROXY_USER",
+                                                  "CI_DEPENDENCY_PROXY_PASSWORD")) else None,
             now=clock,
             registry_user=get("PRIVACY_OCI_REGISTRY_USER", "CI_REGISTRY_USER"),
             registry_password=get("PRIVACY_OCI_REGISTRY_PASSWORD", "CI_REGISTRY_PASSWORD"),

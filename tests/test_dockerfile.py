@@ -24,6 +24,8 @@ COPY --from=build /x /x
 
 def test_normalize_image_completes_docker_hub_names():
     assert normalize_image("node:18") == ("registry-1.docker.io/library/node", "18")
+    assert normalize_image("docker.io/library/node:18") == ("registry-1.docker.io/library/node", "18")
+    assert normalize_image("index.docker.io/84codes/crystal:1.8.1") == ("registry-1.docker.io/84codes/crystal", "1.8.1")
     assert normalize_image("nimlang/nim:2.0") == ("registry-1.docker.io/nimlang/nim", "2.0")
     assert normalize_image("alpine") == ("registry-1.docker.io/library/alpine", "latest")
     assert normalize_image("127.0.0.1:5000/a/b") == ("127.0.0.1:5000/a/b", "latest")

@@ -115,6 +115,38 @@ def test_offline_the_listing_and_a_build_say_what_they_cannot_reach(make_sandbox
     assert "hello-web  -             failed" in output and "services: 1 failed;" in output
 
 
+def test_docker_hubs_rate_limit_is_named_and_decides_nothing(make_sandbox, hub, base, client):
+    """Docker Hub answers 429 (its RateLimit headers, as it sends them) to
+    the base image lookup: no service is taken for up to date, nor for one
+    whose base changed; nothing is built, moved or recorded."""
+    limited = {"on": False}
+
+    def rate_limit(method, path):
+        if limited["on"] and "/manifests/" in path:
+            return 429, {"RateLimit-Limit": "100;w=21600", "RateLimit-Remaining": "0;w=21600"}
+        return None
+
+    with FaultProxy(hub.host, fault=rate_limit) as proxy:
+        through_proxy = base.replace(hub.host, proxy.host)
+        box = make_sandbox(build_args={"BASE_IMAGE": through_proxy})
+        box.doit()
+        box.take_builds()
+        records, latest = box.records(), client.manifest(f"{box.prefix}/hello-web", "latest").digest
+        limited["on"] = True
+        box.fresh_job()
+
+        result = box.doit(check=False)
+
+    assert result.returncode != 0
+    assert box.take_builds() == [] and box.records() == records
+    assert client.manifest(f"{box.prefix}/hello-web", "latest").digest == latest
+    said = " ".join(result.stderr.split())
+    assert (f"base image {through_proxy} cannot be looked up: cannot read {through_proxy.rsplit(':', 1)[0]}:latest: "
+            f"{proxy.host} answers 429, too many requests (its pull limit: 100 per 6 h, 0 left). Docker Hub limits "
+            "anonymous pulls per address") in said
+    assert "DOCKER_AUTH_CONFIG" in said and "up to date" not in result.stdout and "to publish" not in said
+
+
 def test_deleted_branch_fails_with_the_ref_named(sandbox):
     git("--git-dir", str(sandbox.upstreams["hello-cli"].bare), "branch", "-m", "main", "renamed")
 

@@ -43,6 +43,36 @@ def test_gitlab_gets_nothing_when_the_images_go_to_another_registry():
     assert credentials.for_host("gitlab.example") is None
 
 
+def test_the_dependency_proxys_credentials_belong_to_its_server_only():
+    settings = Settings.from_environ({"CI_DEPENDENCY_PROXY_SERVER": "gitlab.example.org:443",
+                                      "CI_DEPENDENCY_PROXY_USER": "gitlab-ci-token",
+                                      "CI_DEPENDENCY_PROXY_PASSWORD": "proxy-secret",
+                                      "PRIVACY_OCI_DOCKER_HUB": "gitlab.example.org:443/group/dependency_proxy/containers"})
+    credentials = load(settings, "registry.example.org")
+    assert credentials.for_host("gitlab.example.org:443").password == "proxy-secret"
+    assert credentials.for_host("registry-1.docker.io") is None and credentials.for_host("gitlab.example.org") is None
+    assert "proxy-secret" not in repr(settings)
+
+
+def test_a_docker_hub_mirror_must_be_a_registry_path(tmp_path):
+    with pytest.raises(Exception, match="PRIVACY_OCI_DOCKER_HUB is not a registry path"):
+        Settings.from_environ({"PRIVACY_OCI_DOCKER_HUB": "https://gitlab.example.org/x y"})
+
+
+def test_base_images_named_through_docker_hub_come_through_the_mirror_for_lookups_and_builds(make_sandbox, hub,
+                                                                                              client):
+    """A recipe written for a mirror (FROM ${DOCKER_HUB}/library/…) with
+    PRIVACY_OCI_DOCKER_HUB set: the Docker Hub stand-in plays GitLab's
+    Dependency Proxy here; the lookup and the build both go there."""
+    recipe = 'ARG DOCKER_HUB=docker.io\nFROM ${DOCKER_HUB}/library/busybox:latest\nCMD ["true"]\n'
+    box = make_sandbox(dockerfile=recipe, names=("hello-cli",))
+    box.env["PRIVACY_OCI_DOCKER_HUB"] = hub.host
+    box.doit()
+    recorded = box.repo.remote_file("services.yml")
+    assert f"{hub.host}/library/busybox:latest: sha256:" in recorded
+    assert client.manifest(f"{box.prefix}/hello-cli", "latest") is not None
+
+
 def test_docker_auth_config_names_docker_hub_by_all_its_names(tmp_path):
     environ = {**GITLAB, "HOME": str(tmp_path), "DOCKER_AUTH_CONFIG": auths(**{
         "https://index.docker.io/v1/": ("hubuser", "hubpass"), "quay.io/team": ("teamuser", "teampass")})}

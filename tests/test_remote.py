@@ -14,7 +14,7 @@ def run_in_job(project, **settings) -> subprocess.CompletedProcess:
     """``doit`` as a one-job pipeline's job runs it, in a new job checkout."""
     checkout = project.new_job()
     env = {**project.job.env, **project.machine_env, **project.project_variables,
-           "CI_COMMIT_BRANCH": "main", "PRIVACY_OCI_PREPARE_BUILDER": "true", **settings}
+           "CI_COMMIT_BRANCH": "main", "PRIVACY_OCI_PREPARE_BUILDER": "true", "STORAGE_DRIVER": "vfs", **settings}
     return subprocess.run(["doit"], cwd=checkout, env={k: v for k, v in env.items() if v is not None},
                           capture_output=True, text=True, timeout=900)
 

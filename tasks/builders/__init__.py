@@ -100,10 +100,12 @@ class Builder(ABC):
         """Build and push one platform image; return the pushed digest."""
 
     @abstractmethod
-    def prepare(self, registry_host: str, credential) -> None:
+    def prepare(self, logins) -> None:
         """Set up a fresh CI job for building, once, before its first build:
-        log in to ``registry_host`` with ``credential`` (when there is one),
-        and whatever else the builder needs on a bare machine."""
+        log in to each (registry host, credential) of ``logins`` (the image
+        registry, and the registries base images come from when credentials
+        are configured for them), and whatever else the builder needs on a
+        bare machine."""
 
 
 def run(command: list[str], what: str, env: Mapping[str, str], stdin: str = "", builds: bool = False) -> None:

@@ -38,8 +38,8 @@ class BuildahBuilder(Builder):
     def works_here(cls, settings) -> bool:
         return shutil.which(settings.buildah) is not None
 
-    def prepare(self, registry_host: str, credential) -> None:
-        if credential:
+    def prepare(self, logins) -> None:
+        for registry_host, credential in logins:
             run([self.executable, *self.store, "login", "--username", credential.user, "--password-stdin",
                  *_tls_flags(f"{registry_host}/x"), registry_host], "buildah login", self.settings.environ,
                 stdin=credential.password)

@@ -61,13 +61,13 @@ class BuildxBuilder(Builder):
             command += ["--label", f"{name}={value}"]
         return command + [str(request.context)]
 
-    def prepare(self, registry_host: str, credential) -> None:
+    def prepare(self, logins) -> None:
         env = self.settings.environ
         run([self.docker, "run", "--privileged", "--rm", BINFMT_IMAGE, "--install", "arm64,arm"],
             "installing the QEMU handlers", env)
         run([self.docker, "buildx", "create", "--name", BUILDER_NAME, "--driver", "docker-container",
              "--driver-opt", f"image={BUILDKIT_IMAGE}", "--bootstrap", "--use"], "docker buildx create", env)
-        if credential:
+        for registry_host, credential in logins:
             run([self.docker, "login", "--username", credential.user, "--password-stdin", registry_host],
                 "docker login", env, stdin=credential.password)
 

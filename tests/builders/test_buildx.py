@@ -146,10 +146,13 @@ def test_a_ci_job_is_set_up_with_pinned_images_and_a_login_whose_password_goes_t
     from tasks.registry_auth import Credential
     builder = BuildxBuilder(RegistryClient(), Settings.from_environ({}))
 
-    builder.prepare("registry.example.org", Credential("gitlab-ci-token", "job-secret", "CI_REGISTRY_USER"))
+    builder.prepare([("registry.example.org", Credential("gitlab-ci-token", "job-secret", "CI_REGISTRY_USER")),
+                     ("docker.io", Credential("hub-user", "hub-secret", "DOCKER_AUTH_CONFIG"))])
 
     calls = [json.loads(line) for line in fake_docker.read_text().splitlines()]
-    binfmt, create, login = (call["args"] for call in calls)
+    binfmt, create, login, hub_login = (call["args"] for call in calls)
+    assert hub_login == ["login", "--username", "hub-user", "--password-stdin", "docker.io"]
+    assert calls[3]["stdin"] == "hub-secret" and "hub-secret" not in json.dumps([c["args"] for c in calls])
     assert binfmt == ["run", "--privileged", "--rm", BINFMT_IMAGE, "--install", "arm64,arm"]
     assert ":" in BINFMT_IMAGE and not BINFMT_IMAGE.endswith(":latest")
     options, positional = check_documented(create[2:], CREATE_FLAGS_WITH_VALUE, CREATE_FLAGS_INLINE)
