@@ -15,6 +15,7 @@ from pathlib import Path
 import requests
 
 ARCHITECTURES = ("amd64", "arm64")
+CREATED = "2026-01-01T00:00:00Z"
 APPLETS = ("sh", "cat", "echo", "uname", "mkdir", "cp", "ls", "sleep", "test", "true",
            "false", "env", "grep", "sed", "tr", "wget", "rm", "mv", "touch", "head",
            "tail", "printf", "date", "id", "chmod", "httpd")
@@ -91,11 +92,14 @@ def publish(registry_host: str, repository: str, cache: Path, marker: str = "",
             layer = _append_file(layer, "etc/base-marker", marker.encode())
         compressed = gzip.compress(layer, mtime=0)
         layer_descriptor = push_blob(base_url, compressed, headers)
+        # Dated, as published images are: buildah compares history entries,
+        # dates included, to reuse registry build cache, and a Docker-format
+        # cache image gives an undated entry the zero date.
         config = json.dumps({
-            "architecture": architecture, "os": "linux",
+            "architecture": architecture, "os": "linux", "created": CREATED,
             "config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]},
             "rootfs": {"type": "layers", "diff_ids": [_digest(layer)]},
-            "history": [{"created_by": "privacy-oci sandbox: busybox-static rootfs"}],
+            "history": [{"created": CREATED, "created_by": "privacy-oci sandbox: busybox-static rootfs"}],
         }).encode()
         config_descriptor = push_blob(base_url, config, headers)
         manifest = {

@@ -77,7 +77,7 @@ def main(argv=None) -> int:
         checkout = ConfigRepo(workdir / "catalogue").create(
             prefix, stand_in_services(upstreams, base),
             {name: STAND_IN_DOCKERFILE for name in upstreams})
-        settings = {"PRIVACY_OCI_BUILDER": "buildah", "STORAGE_DRIVER": "vfs",
+        settings = {"PRIVACY_OCI_BUILDER": "buildah", "STORAGE_DRIVER": "vfs", "PRIVACY_OCI_LOCAL_UPSTREAMS": "true",
                     "PRIVACY_OCI_BUILDAH_ROOT": str(workdir / "buildah"), **containers_conf.write(workdir)}
         environment = {**os.environ, **settings}
 

@@ -23,6 +23,14 @@ def serve_backend(handler: QuietHandler, project_root: Path, user: str) -> None:
     """Answer one request with ``git http-backend`` serving the repositories
     under ``project_root`` to ``user`` (REMOTE_USER, without which
     http-backend refuses receive-pack)."""
+    handler.reply(*run_backend(handler, project_root, user))
+
+
+def run_backend(handler: QuietHandler, project_root: Path, user: str, protocol_v2: bool = True
+                ) -> tuple[int, bytes, dict[str, str]]:
+    """``git http-backend``'s answer to one request: (status, body,
+    headers); without ``protocol_v2``, in protocol v0 whatever the client
+    asks (its ref advertisement lists every ref, one pkt-line each)."""
     route, _, query = handler.path.partition("?")
     body = _request_body(handler)
     environment = {
@@ -40,7 +48,7 @@ def serve_backend(handler: QuietHandler, project_root: Path, user: str) -> None:
     }
     # Request headers a CGI program sees as HTTP_*: a gzipped request body,
     # and the protocol version (v2) the client asks for.
-    for header in ("Content-Encoding", "Git-Protocol"):
+    for header in ("Content-Encoding", "Git-Protocol") if protocol_v2 else ("Content-Encoding",):
         if header in handler.headers:
             environment["HTTP_" + header.upper().replace("-", "_")] = handler.headers[header]
     result = subprocess.run(["git", "http-backend"], input=body, env=environment,
@@ -53,7 +61,7 @@ def serve_backend(handler: QuietHandler, project_root: Path, user: str) -> None:
             status = int(value.split()[0])
         elif name:
             headers[name] = value.strip()
-    handler.reply(status if result.stdout else 500, payload, headers)
+    return (status if result.stdout else 500), payload, headers
 
 
 def _request_body(handler: QuietHandler) -> bytes:
@@ -89,3 +97,55 @@ class RefusingGitServer:
 
     def close(self):
         self.server.close()
+
+
+class HostileGitServer:
+    """A real upstream (``git http-backend`` over the bare repositories under
+    ``root``) whose ref advertisement also lists ``extra_tags``, names git
+    itself would never make (a ``/../`` path, thousands of digits): what an
+    upstream's server may send, as ``git ls-remote`` does not check them.
+    The repository ``name`` is at ``url``."""
+
+    def __init__(self, root: Path, name: str, extra_tags: list[str]):
+        owner = self
+        self.url = ""
+
+        class Handler(QuietHandler):
+            def do_GET(self):
+                status, body, headers = run_backend(self, root, "", protocol_v2=False)
+                if "info/refs" in self.path and status == 200:
+                    body = owner.advertise(body)
+                self.reply(status, body, headers)
+
+            def do_POST(self):
+                self.reply(*run_backend(self, root, "", protocol_v2=False))
+
+        self.extra_tags = extra_tags
+        self.server = LoopbackServer(Handler)
+        self.url = f"{self.server.url}/{name}"
+
+    def advertise(self, body: bytes) -> bytes:
+        """The advertisement with a line per extra tag, after the first ref
+        (the one carrying the capabilities), pointing at its commit."""
+        head, first, rest = _first_ref(body)
+        commit = first[4:44]
+        extra = b"".join(_pkt_line(commit + b" refs/tags/" + tag.encode() + b"\n") for tag in self.extra_tags)
+        return head + first + extra + rest
+
+    def close(self):
+        self.server.close()
+
+
+def _pkt_line(data: bytes) -> bytes:
+    return b"%04x" % (len(data) + 4) + data
+
+
+def _first_ref(body: bytes) -> tuple[bytes, bytes, bytes]:
+    """(what comes before the first ref line, that line, the rest)."""
+    position = 0
+    while position < len(body):
+        length = int(body[position:position + 4], 16)
+        if length > 4 and body[position + 4:position + 5] != b"#" and b"\0" in body[position:position + length]:
+            return body[:position], body[position:position + length], body[position + length:]
+        position += max(length, 4)
+    raise ValueError("no ref in the advertisement")

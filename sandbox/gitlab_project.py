@@ -115,6 +115,7 @@ def make_project(directory: Path, base: str, urls_without_tokens=False, dockerfi
         # the runner's buildah store, and where a login is kept
         "PRIVACY_OCI_BUILDAH": str(wrapper), "PRIVACY_OCI_BUILDAH_ROOT": str(directory / "buildah"),
         "REGISTRY_AUTH_FILE": str(directory / "auth.json"),
+        "PRIVACY_OCI_LOCAL_UPSTREAMS": "true",    # the stand-in upstreams are on this machine
         # what podman needs on this kind of machine (sandbox/containers_conf.py)
         **containers_conf.write(directory),
     }

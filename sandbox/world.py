@@ -68,6 +68,14 @@ class World:
         """Containers the start checks started and did not remove."""
         return counting_builder.containers_left(self.directory / counting_builder.LOGS["podman"])
 
+    def client(self):
+        """A registry client with this world's job credentials, as its doit
+        makes one (the job's credentials belong to its CI_REGISTRY)."""
+        from tasks.registry import RegistryClient, split_reference
+        from tasks.registry_auth import load
+        from tasks.settings import Settings
+        return RegistryClient(load(Settings.from_environ(self.env), split_reference(self.prefix)[0]))
+
     def take_checks(self) -> list[tuple[str, str]]:
         """(service, platform) of every start check run since the last call."""
         log = self.directory / counting_builder.LOGS["podman"]

@@ -12,12 +12,14 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import urlsplit
 
 from ruamel.yaml import YAML
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import YAMLError
 
 from .errors import ConfigurationError
+from .registry import is_loopback
 
 TOP_LEVEL_KEYS = {"image_prefix", "runner_tags", "services"}
 REF_KINDS = ("branch", "tag", "tag_pattern")
@@ -29,27 +31,29 @@ COMPANION_KEYS = {"image", "env", "command"}
 DEFAULT_START_TIMEOUT = 60
 MAX_START_TIMEOUT = 3600
 # A reference a container runtime pulls: [host[:port]/]path[:tag][@digest].
-IMAGE_REFERENCE = re.compile(r"^[a-z0-9][a-z0-9._:/-]*(?::[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?"
-                             r"(?:@sha256:[0-9a-f]{64})?$")
+IMAGE_REFERENCE = re.compile(r"[a-z0-9][a-z0-9._:/-]*(?::[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?"
+                             r"(?:@sha256:[0-9a-f]{64})?")
 
 # A registry path component (OCI distribution spec), kept lower case.
-SERVICE_NAME = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
-PLATFORM = re.compile(r"^(?P<os>[a-z0-9]+)/(?P<arch>[a-z0-9]+)(?:/(?P<variant>v[0-9]+))?$")
+SERVICE_NAME = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+PLATFORM = re.compile(r"(?P<os>[a-z0-9]+)/(?P<arch>[a-z0-9]+)(?:/(?P<variant>v[0-9]+))?")
 KNOWN_OS = {"linux", "windows", "freebsd"}
 KNOWN_ARCH = {"amd64", "arm64", "arm", "386", "ppc64le", "s390x", "riscv64", "mips64le"}
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")   # a build argument's or an environment variable's
-COMMIT = re.compile(r"^[0-9a-f]{40}$")
-INPUTS = re.compile(r"^[0-9a-f]{12,64}$")
-DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+COMMIT = re.compile(r"[0-9a-f]{40}")
+INPUTS = re.compile(r"[0-9a-f]{12,64}")
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # host[:port]/path, the part of an image reference before ':tag'.
 IMAGE_PREFIX = re.compile(
-    r"^(?:[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::[0-9]+)?|\[[0-9a-f:]+\](?::[0-9]+)?)"
-    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
-REF_NAME = re.compile(r"^[A-Za-z0-9._/-]+$")
+    r"(?:[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?(?::[0-9]+)?|\[[0-9a-f:]+\](?::[0-9]+)?)"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*")
+REF_NAME = re.compile(r"[A-Za-z0-9._/-]+")
 UPSTREAM_SCHEMES = ("https://", "http://", "ssh://", "git://", "file://")
-SCP_LIKE_URL = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9~._/-]+$")
-CREDENTIALS_IN_URL = re.compile(r"^[a-z]+://[^/@]*:[^/@]*@")
+# ssh's scp-like form, for the user git (a forge's; no secret)
+SCP_LIKE_URL = re.compile(r"git@[A-Za-z0-9.-]+:[A-Za-z0-9~._/-]+")
+# What an image prefix may name: the CI engine's own variables for the project's registry.
+PREFIX_VARIABLES = ("CI_REGISTRY_IMAGE", "CI_REGISTRY", "CI_PROJECT_PATH", "CI_PROJECT_NAMESPACE")
 
 
 class CatalogueError(ConfigurationError):
@@ -170,7 +174,8 @@ def validate(document, path: Path, environ: Mapping[str, str]) -> Catalogue:
         raise CatalogueError(f"{where}: field 'services' must be a non-empty mapping of service name to settings")
     repo_root = path.parent
     return Catalogue(path=path, image_prefix=prefix,
-                     services=tuple(_service(str(name), settings, where, repo_root)
+                     services=tuple(_service(str(name), settings, where, repo_root,
+                                             environ.get("PRIVACY_OCI_LOCAL_UPSTREAMS") == "true")
                                     for name, settings in services.items()),
                      runner_tags=_runner_tags(document.get("runner_tags"), f"{where}: field 'runner_tags'"))
 
@@ -195,24 +200,26 @@ def _image_prefix(value, where, environ) -> str:
     if not isinstance(value, str) or not value.strip():
         raise CatalogueError(f"{field} must be a registry path such as "
                              "'registry.example.org/group/project' or '${CI_REGISTRY_IMAGE}'")
-
-    def expand(match):
-        name = match.group(1)
-        if not environ.get(name):
-            raise CatalogueError(f"{field}: environment variable {name} is not set "
-                                 f"(it is used in {value!r})")
-        return environ[name]
-
-    expanded = ENV_REFERENCE.sub(expand, value.strip()).rstrip("/")
-    if not IMAGE_PREFIX.match(expanded):
-        raise CatalogueError(f"{field}: {expanded!r} is not a valid image reference prefix "
+    used = ENV_REFERENCE.findall(value)
+    unknown = [name for name in used if name not in PREFIX_VARIABLES]
+    if unknown:
+        raise CatalogueError(f"{field}: ${{{unknown[0]}}} may not be used there; an image prefix may name only "
+                             f"{', '.join('${%s}' % name for name in PREFIX_VARIABLES)}")
+    missing = [name for name in used if not environ.get(name)]
+    if missing:
+        raise CatalogueError(f"{field}: environment variable {missing[0]} is not set (it is used in {value!r})")
+    expanded = ENV_REFERENCE.sub(lambda match: environ[match.group(1)], value.strip()).rstrip("/")
+    if not IMAGE_PREFIX.fullmatch(expanded):
+        # (the template, never the values: a variable may hold anything)
+        made = f" once {', '.join(used)} {'is' if len(used) == 1 else 'are'} put in" if used else ""
+        raise CatalogueError(f"{field}: {value!r} is not a valid image reference prefix{made} "
                              "(lower-case host[:port]/path, no tag)")
     return expanded
 
 
-def _service(name: str, settings, where: str, repo_root: Path) -> Service:
+def _service(name: str, settings, where: str, repo_root: Path, local: bool) -> Service:
     at = f"{where}: service '{name}'"
-    if not SERVICE_NAME.match(name):
+    if not SERVICE_NAME.fullmatch(name):
         raise CatalogueError(f"{at}: invalid service name; use lower-case letters, digits "
                              "and single '.', '_' or '-' separators (it becomes an image name)")
     if not isinstance(settings, dict):
@@ -222,7 +229,7 @@ def _service(name: str, settings, where: str, repo_root: Path) -> Service:
     if unknown:
         raise CatalogueError(f"{at}: unknown field(s) {_names(unknown)}; accepted: {_names(SERVICE_KEYS)}")
 
-    upstream = check_git_url(settings.get("upstream"), f"{at}: field 'upstream'")
+    upstream = check_git_url(settings.get("upstream"), f"{at}: field 'upstream'", local)
 
     refs = [kind for kind in REF_KINDS if kind in settings]
     if len(refs) != 1:
@@ -232,7 +239,7 @@ def _service(name: str, settings, where: str, repo_root: Path) -> Service:
     ref = settings[ref_kind]
     if ref_kind == "tag_pattern":
         _check_tag_pattern(ref, f"{at}: field 'tag_pattern'")
-    elif not isinstance(ref, str) or not REF_NAME.match(ref) or ref.startswith(("-", "/")) or ".." in ref:
+    elif not isinstance(ref, str) or not REF_NAME.fullmatch(ref) or ref.startswith(("-", "/")) or ".." in ref:
         raise CatalogueError(f"{at}: field '{ref_kind}' must be a git {ref_kind} name, got {ref!r}")
 
     platforms = settings.get("platforms")
@@ -256,20 +263,37 @@ def _service(name: str, settings, where: str, repo_root: Path) -> Service:
                    start_check=_start_check(settings.get("start_check"), f"{at}: field 'start_check'", repo_root))
 
 
-def check_git_url(value, field) -> str:
-    """``value`` as a git repository URL that is safe to hand to git."""
+def check_git_url(value, field, local: bool = False) -> str:
+    """``value`` as a git repository URL that is safe to hand to git and to
+    show: no user information (a token as a URL's user would land in
+    labels, reports and logs), encryption unless the repository is on this
+    machine, and ``file://`` only where ``local`` repositories are allowed
+    (PRIVACY_OCI_LOCAL_UPSTREAMS=true, for tests and demos)."""
     if not isinstance(value, str) or not value.strip():
         raise CatalogueError(f"{field} must be the upstream git repository URL")
     url = value.strip()
+    parts = urlsplit(url) if "://" in url else None
+    if parts is not None and "@" in parts.netloc and not (parts.scheme == "ssh" and parts.netloc.startswith("git@")):
+        raise CatalogueError(f"{field}: the URL carries user information (a user name or a token); it would "
+                             "show in labels, reports and logs. Use the public URL: a token for the catalogue's "
+                             "own remote goes in PRIVACY_OCI_GIT_TOKEN")
     if url.startswith("-") or "::" in url or any(c.isspace() or ord(c) < 32 for c in url):
         raise CatalogueError(f"{field}: {url!r} is not a repository URL git may be given "
                              "(no leading '-', no '::' transports, no spaces)")
-    if not (url.startswith(UPSTREAM_SCHEMES) or SCP_LIKE_URL.match(url)):
+    if parts is None:
+        if SCP_LIKE_URL.fullmatch(url):
+            return url
         raise CatalogueError(f"{field}: {url!r} must start with one of {', '.join(UPSTREAM_SCHEMES)} "
-                             "or be user@host:path")
-    if CREDENTIALS_IN_URL.match(url):
-        raise CatalogueError(f"{field}: the URL carries credentials; they would show in logs. "
-                             "Use a public URL or git's credential helpers")
+                             "or be git@host:path")
+    if parts.scheme + "://" not in UPSTREAM_SCHEMES:
+        raise CatalogueError(f"{field}: {url!r} must start with one of {', '.join(UPSTREAM_SCHEMES)} "
+                             "or be git@host:path")
+    if parts.scheme in ("http", "git") and not is_loopback(parts.netloc):
+        raise CatalogueError(f"{field}: {url!r} is not encrypted: {parts.scheme}:// is for a repository on this "
+                             "machine only; use https:// or ssh://")
+    if parts.scheme == "file" and not local:
+        raise CatalogueError(f"{field}: {url!r} is a repository on this machine: allowed only with "
+                             "PRIVACY_OCI_LOCAL_UPSTREAMS=true (for tests and demos)")
     return url
 
 
@@ -284,7 +308,7 @@ def _check_tag_pattern(pattern, field):
 
 
 def _check_platform(platform, field):
-    match = PLATFORM.match(platform) if isinstance(platform, str) else None
+    match = PLATFORM.fullmatch(platform) if isinstance(platform, str) else None
     if not match or match["os"] not in KNOWN_OS or match["arch"] not in KNOWN_ARCH:
         raise CatalogueError(f"{field}: {platform!r} is not a platform; use os/arch[/variant] "
                              f"with os in {_names(KNOWN_OS)} and arch in {_names(KNOWN_ARCH)}")
@@ -403,11 +427,11 @@ def parse_record(value, field) -> Record | None:
         raise CatalogueError(f"{field} is written by commit-hash and holds 'commit', 'inputs' "
                              "and 'bases'; remove it to rebuild the service")
     commit, inputs, bases = value["commit"], value["inputs"], value.get("bases") or {}
-    if not isinstance(commit, str) or not COMMIT.match(commit):
+    if not isinstance(commit, str) or not COMMIT.fullmatch(commit):
         raise CatalogueError(f"{field}: 'commit' must be a full 40-character commit id")
-    if not isinstance(inputs, str) or not INPUTS.match(inputs):
+    if not isinstance(inputs, str) or not INPUTS.fullmatch(inputs):
         raise CatalogueError(f"{field}: 'inputs' must be a hex digest")
-    if not isinstance(bases, dict) or not all(isinstance(d, str) and DIGEST.match(d) for d in bases.values()):
+    if not isinstance(bases, dict) or not all(isinstance(d, str) and DIGEST.fullmatch(d) for d in bases.values()):
         raise CatalogueError(f"{field}: 'bases' must map base images to sha256 digests")
     return Record(commit, inputs, tuple((str(image), digest) for image, digest in bases.items()))
 

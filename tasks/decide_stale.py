@@ -69,17 +69,23 @@ def stale_reasons(recorded: Record | None, commit: str, own_inputs: str, bases: 
     return tuple(reasons)
 
 
-SEMVER = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
+SEMVER = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
+# The OCI distribution spec's grammar for a tag: a tag upstream chooses is
+# published under that name, so one that does not fit is not used.
+OCI_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 
 
-def newest_tag(tags, pattern: str) -> str | None:
-    """The newest of ``tags`` matching ``pattern``: 'semver' (vX.Y.Z, no
-    pre-releases) or a regular expression; newest by the numbers in the name."""
-    matcher = SEMVER if pattern == "semver" else re.compile(pattern)
-    matching = [tag for tag in tags if matcher.fullmatch(tag)]
-    if not matching:
-        return None
-    return max(matching, key=lambda tag: (tuple(int(n) for n in re.findall(r"\d+", tag)), tag))
+def newest_tag(tags) -> str | None:
+    """The newest of ``tags`` by the numbers in their names (v1.10.0 after
+    v1.9.2), compared as digit strings: an upstream may name a tag with
+    thousands of digits, more than int() takes."""
+    return max(tags, key=version_key, default=None)
+
+
+def version_key(tag: str) -> tuple:
+    numbers = tuple((len(digits), digits) for digits in
+                    (run.lstrip("0") or "0" for run in re.findall(r"\d+", tag)))
+    return numbers, tag
 
 
 def is_recorded(recorded: Record | None, commit: str, inputs: str) -> bool:

@@ -82,10 +82,15 @@ def _last_words(stderr: str, args) -> str:
 
 
 def run(args, env: Mapping[str, str], cwd=None) -> str:
-    """``git args…`` under the policy; its output, or GitError with git's
-    last words."""
+    """``git args…`` under the policy, reading no configuration but its
+    repository's (not the user's or the system's: a CI runner's global git
+    set-up, a git-lfs filter among it, has no business with an upstream's
+    files), and fetching no Git LFS content; its output, or GitError with
+    git's last words."""
+    quiet = {**environment(env), "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1",
+             "GIT_LFS_SKIP_SMUDGE": "1"}
     try:
-        result = subprocess.run(["git", *args], cwd=cwd, env=environment(env), capture_output=True,
+        result = subprocess.run(["git", *args], cwd=cwd, env=quiet, capture_output=True,
                                 text=True, timeout=NETWORK_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
         raise GitError(f"git {args[0]} did not answer within {NETWORK_TIMEOUT_SECONDS} s") from None

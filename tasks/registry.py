@@ -16,7 +16,7 @@ import json
 import re
 import threading
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from .errors import StageFailed
 from .registry_auth import Credentials
@@ -110,7 +110,7 @@ class RegistryClient:
         """The manifest or index at ``reference`` (a tag or digest), or None
         when the registry does not have it."""
         response = self._request("HEAD" if head else "GET", repository,
-                                 f"manifests/{reference}", headers={"Accept": ACCEPT})
+                                 f"manifests/{_segment(reference)}", headers={"Accept": ACCEPT})
         if response.status_code == 404:
             return None
         self._check(response, f"read {repository}:{reference}", repository, "pull")
@@ -124,7 +124,7 @@ class RegistryClient:
 
     def blob(self, repository: str, digest: str) -> bytes:
         """A blob (an image config, say) by its digest, checked against it."""
-        response = self._request("GET", repository, f"blobs/{digest}")
+        response = self._request("GET", repository, f"blobs/{_segment(digest)}")
         self._check(response, f"read {repository}@{digest}", repository, "pull")
         if "sha256:" + hashlib.sha256(response.content).hexdigest() != digest:
             raise RegistryError(f"{repository}@{digest}: the registry sent a blob of another digest")
@@ -147,7 +147,7 @@ class RegistryClient:
 
     # -- writing -------------------------------------------------------------
     def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
-        response = self._request("PUT", repository, f"manifests/{reference}",
+        response = self._request("PUT", repository, f"manifests/{_segment(reference)}",
                                  headers={"Content-Type": media_type}, data=body)
         self._check(response, f"push {repository}:{reference}", repository, "pull,push")
         return response.headers.get("Docker-Content-Digest") or "sha256:" + hashlib.sha256(body).hexdigest()
@@ -162,7 +162,7 @@ class RegistryClient:
     def put_blob(self, repository: str, data: bytes) -> str:
         """Upload ``data`` as a blob in one request (unless it is there)."""
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        if self._request("HEAD", repository, f"blobs/{digest}").status_code == 200:
+        if self._request("HEAD", repository, f"blobs/{_segment(digest)}").status_code == 200:
             return digest
         started = self._request("POST", repository, "blobs/uploads/")
         self._check(started, f"start an upload to {repository}", repository, "pull,push")
@@ -181,7 +181,9 @@ class RegistryClient:
     # -- plumbing ------------------------------------------------------------
     def _request(self, method, repository, path="", headers=None, data=None, url=None):
         host, name = split_reference(repository)
-        url = url or f"{_scheme(host)}://{host}/v2/{name}/{path}"
+        # The name's segments quoted (the reference in ``path`` is, whole).
+        quoted = "/".join(quote(segment, safe="") for segment in name.split("/"))
+        url = url or f"{_scheme(host)}://{host}/v2/{quoted}/{path}"
         scope = _scope(name, "pull,push" if method in ("PUT", "POST") else "pull")
         headers = dict(headers or {})
         token = self._tokens.get((host, scope))
@@ -215,18 +217,21 @@ class RegistryClient:
         return value
 
     def _token(self, host: str, name: str, scope: str, challenge: dict) -> str:
-        """A token from the service the registry named: with the credentials
-        configured for that service's own host, when it is spoken to over
-        HTTPS or on loopback; anonymously otherwise."""
+        """A token from the service the registry named: with the registry's
+        own credentials when that service belongs to it and is spoken to
+        over HTTPS or on loopback; anonymously otherwise."""
         realm = urlsplit(challenge.get("realm", ""))
         if realm.scheme not in ("http", "https") or not realm.netloc:
             raise RegistryError(f"{host}: its token challenge names no usable token service")
-        credential = self.credentials.for_host(realm.netloc, name)
+        credential = self.credentials.for_host(host, name)
+        why = f"no credentials are configured for {host}"
+        if credential and not self.credentials.realm_of(host, realm.netloc):
+            credential, why = None, f"its token service {realm.netloc} is not one {host}'s credentials go to"
         if credential and realm.scheme != "https" and not is_loopback(realm.netloc):
-            credential = None   # never over plain HTTP to another machine
+            credential, why = None, f"its token service {realm.netloc} is not spoken to over HTTPS"
         with self._lock:
             self._asked[(host, scope)] = (f"with the credentials from {credential.source}" if credential else
-                                          f"anonymously: no credentials are configured for {realm.netloc}")
+                                          f"anonymously: {why}")
         try:
             response = self._session.get(realm.geturl(), timeout=TIMEOUT_SECONDS,
                                          auth=(credential.user, credential.password) if credential else None,
@@ -235,7 +240,7 @@ class RegistryClient:
             raise RegistryError(f"{host}: its token service {realm.netloc} is unreachable") from None
         if response.status_code != 200:
             shown = f"the credentials from {credential.source}" if credential else \
-                f"an anonymous request (no credentials are configured for {realm.netloc})"
+                f"an anonymous request ({why})"
             raise RegistryError(f"{host}: its token service {realm.netloc} refused {shown} for {scope} "
                                 f"(HTTP {response.status_code})")
         try:
@@ -283,6 +288,12 @@ def platform_of(description: dict) -> str:
     if description.get("architecture") == "arm64" and variant == "v8":
         variant = ""
     return "/".join(part for part in (description.get("os"), description.get("architecture"), variant) if part)
+
+
+def _segment(reference: str) -> str:
+    """A tag or digest as one path segment: a "/" or ".." in an upstream's
+    tag name cannot reach another repository or tag."""
+    return quote(reference, safe=":")
 
 
 def _scheme(host: str) -> str:

@@ -3,12 +3,10 @@ as Docker and the containers tools keep them, and goes to no other.
 
 Where they come from, first found first:
 
-1. the job's own (PRIVACY_OCI_REGISTRY_USER/PASSWORD, else CI_REGISTRY_USER/
-   PASSWORD), for the host of the image prefix, and, when that host is the
-   job's CI_REGISTRY, for the GitLab instance too (CI_SERVER_FQDN, else
-   CI_SERVER_HOST): GitLab's registry sends its clients there for tokens
-   (``/jwt/auth``); and the job's Dependency Proxy credentials
-   (CI_DEPENDENCY_PROXY_USER/PASSWORD) for its server
+1. PRIVACY_OCI_REGISTRY_USER/PASSWORD for the host of the image prefix;
+   else the job's own (CI_REGISTRY_USER/PASSWORD) for the job's registry,
+   CI_REGISTRY, whatever the image prefix says; and the job's Dependency
+   Proxy credentials (CI_DEPENDENCY_PROXY_USER/PASSWORD) for its server
    (CI_DEPENDENCY_PROXY_SERVER);
 2. DOCKER_AUTH_CONFIG, the JSON GitLab runners use for private images;
 3. the containers tools' auth.json (REGISTRY_AUTH_FILE, else
@@ -16,6 +14,13 @@ Where they come from, first found first:
    ~/.config/containers/auth.json);
 4. Docker's config.json ($DOCKER_CONFIG/config.json, else
    ~/.docker/config.json).
+
+Credentials are chosen by the registry being spoken to, and go to a token
+service only where it belongs to that registry (``Credentials.realm_of``):
+its own host, a documented pairing, the job's GitLab (CI_REGISTRY with
+CI_SERVER_FQDN, else CI_SERVER_HOST: GitLab's registry sends its clients
+there, to ``/jwt/auth``), or a pairing PRIVACY_OCI_TOKEN_SERVICES names. A registry that names another's token service gets
+an anonymous token at most.
 
 Docker Hub answers to several names (its config key is
 ``https://index.docker.io/v1/``; images come from ``registry-1.docker.io``,
@@ -33,6 +38,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DOCKER_HUB_HOSTS = ("docker.io", "index.docker.io", "registry-1.docker.io", "auth.docker.io")
+# Token services the registries that use them document, on other hosts.
+TOKEN_SERVICES = {"registry.gitlab.com": {"gitlab.com"}, "registry-1.docker.io": {"auth.docker.io"},
+                  "ghcr.io": {"ghcr.io"}}
 
 
 @dataclass(frozen=True)
@@ -56,8 +64,23 @@ def host_key(key: str) -> str:
 
 
 class Credentials:
-    def __init__(self, entries: dict[str, Credential] | None = None):
+    def __init__(self, entries: dict[str, Credential] | None = None, realms: dict[str, set[str]] | None = None):
+        """``realms``: registry host -> the hosts of token services its
+        credentials may go to, besides the documented ones."""
         self._entries = dict(entries or {})
+        self._realms = {host_key(registry): {host_key(realm) for realm in hosts}
+                        for registry, hosts in (realms or {}).items()}
+
+    def realm_of(self, registry: str, realm: str) -> bool:
+        """Whether the token service on ``realm`` belongs to ``registry``:
+        its own host (any port), a documented pairing (gitlab.com's,
+        Docker Hub's, GHCR's), or the job's own GitLab (CI_REGISTRY with
+        CI_SERVER_FQDN). A registry names its token service itself, so any
+        other is a stranger, and the registry's credentials do not go there."""
+        registry, realm = host_key(registry), host_key(realm)
+        if registry.rsplit(":", 1)[0] == realm.rsplit(":", 1)[0]:
+            return True
+        return realm in TOKEN_SERVICES.get(registry, set()) | self._realms.get(registry, set())
 
     def add(self, key: str, credential: Credential) -> None:
         """Keep ``credential`` for ``key`` unless an earlier source named it."""
@@ -80,15 +103,21 @@ class Credentials:
 
 
 def load(settings, registry_host: str) -> Credentials:
-    """Every credential the settings name, by host; ``registry_host`` is the
-    image prefix's, the one the job's own credentials belong to."""
-    credentials = Credentials()
+    """Every credential the settings name, by host. ``registry_host`` is the
+    image prefix's: PRIVACY_OCI_REGISTRY_USER's credentials belong to it; the
+    job's own (CI_REGISTRY_USER) to the job's registry, CI_REGISTRY, only."""
+    paired: dict[str, set[str]] = {}
+    if settings.ci_registry and settings.ci_server_host:
+        paired[settings.ci_registry] = {settings.ci_server_host}
+    for registry, realm in settings.token_services:
+        paired.setdefault(registry, set()).add(realm)
+    credentials = Credentials(realms=paired)
     if settings.registry_user:
-        job = Credential(settings.registry_user, settings.registry_password or "",
-                         settings.registry_user_source)
-        credentials.add(registry_host, job)
-        if settings.ci_server_host and settings.ci_registry and host_key(settings.ci_registry) == host_key(registry_host):
-            credentials.add(settings.ci_server_host, job)
+        own = settings.registry_user_source == "PRIVACY_OCI_REGISTRY_USER"
+        host = registry_host if own else settings.ci_registry
+        if host:
+            credentials.add(host, Credential(settings.registry_user, settings.registry_password or "",
+                                             settings.registry_user_source))
     if settings.dependency_proxy:   # GitLab's, for its own server only
         server, user, password = settings.dependency_proxy
         credentials.add(server, Credential(user, password, "CI_DEPENDENCY_PROXY_USER"))

@@ -12,7 +12,7 @@ from . import builders, runtimes
 from .catalogue import IMAGE_PREFIX, REF_NAME, check_git_url
 from .errors import ConfigurationError
 
-PUSH_OPTION = re.compile(r"^[a-z][a-z0-9_.-]*(=[A-Za-z0-9_.:/-]+)?$")
+PUSH_OPTION = re.compile(r"[a-z][a-z0-9_.-]*(=[A-Za-z0-9_.:/-]+)?")
 SECRET_NAME = re.compile(r"TOKEN|PASSWORD|SECRET|AUTH")
 # Set per job, not passed on to the jobs a plan makes.
 PER_JOB = ("PRIVACY_OCI_CHILD_PIPELINE", "PRIVACY_OCI_PREPARE_BUILDER")
@@ -37,6 +37,7 @@ class Settings:
     runtime: str | None = None              # None: the one that goes with the builder
     podman: str = "podman"
     retry: bool = False                     # try held-back platforms now
+    token_services: tuple[tuple[str, str], ...] = ()   # registry host -> a token service host it uses
     docker_hub: str | None = None           # a Docker Hub mirror for FROM ${DOCKER_HUB}/…: the Dependency Proxy
     dependency_proxy: tuple[str, str, str] | None = field(default=None, repr=False)   # server, user, password
     now: datetime | None = None             # a simulated clock; None: the real one
@@ -87,8 +88,18 @@ class Settings:
         retry = get("PRIVACY_OCI_RETRY") or "false"
         if retry not in ("true", "false"):
             raise SettingsError(f"environment: PRIVACY_OCI_RETRY={retry!r}: use true or false")
+        token_services = []
+        for pair in (get("PRIVACY_OCI_TOKEN_SERVICES") or "").split(","):
+            registry, equals, realm = pair.strip().partition("=")
+            if not pair.strip():
+                continue
+            if not equals or not IMAGE_PREFIX.fullmatch(registry) or not IMAGE_PREFIX.fullmatch(realm) \
+                    or "/" in registry + realm:
+                raise SettingsError("environment: PRIVACY_OCI_TOKEN_SERVICES must be registry=token-service host "
+                                    "pairs, comma-separated, e.g. registry.example.org=auth.example.org")
+            token_services.append((registry, realm))
         docker_hub = (get("PRIVACY_OCI_DOCKER_HUB") or "").rstrip("/") or None
-        if docker_hub and not IMAGE_PREFIX.match(docker_hub):
+        if docker_hub and not IMAGE_PREFIX.fullmatch(docker_hub):
             raise SettingsError(f"environment: PRIVACY_OCI_DOCKER_HUB is not a registry path such as "
                                 "gitlab.com:443/my-group/dependency_proxy/containers")
         now = get("PRIVACY_OCI_NOW")
@@ -99,19 +110,20 @@ class Settings:
                                 "2026-11-30T04:00:00Z") from None
         for name in ("PRIVACY_OCI_GIT_BRANCH", "CI_COMMIT_BRANCH"):
             value = environ.get(name)
-            if value and (value.startswith("-") or not REF_NAME.match(value)):
+            if value and (value.startswith("-") or not REF_NAME.fullmatch(value)):
                 raise SettingsError(f"environment: {name}={value!r} is not a git branch name")
         remote = get("PRIVACY_OCI_GIT_REMOTE") or "origin"
         if remote.startswith("-"):
             raise SettingsError(f"environment: PRIVACY_OCI_GIT_REMOTE={remote!r} is not a git remote name or URL")
-        if not REF_NAME.match(remote):
+        if not REF_NAME.fullmatch(remote):
             try:  # a URL, held to the same rules as an upstream's
-                check_git_url(remote, "environment: PRIVACY_OCI_GIT_REMOTE")
+                check_git_url(remote, "environment: PRIVACY_OCI_GIT_REMOTE",
+                              local=environ.get("PRIVACY_OCI_LOCAL_UPSTREAMS") == "true")
             except ConfigurationError as error:
                 raise SettingsError(str(error)) from None
         options = tuple(o.strip() for o in (get("PRIVACY_OCI_GIT_PUSH_OPTIONS") or "").split(",") if o.strip())
         for option in options:
-            if not PUSH_OPTION.match(option):
+            if not PUSH_OPTION.fullmatch(option):
                 raise SettingsError(f"environment: PRIVACY_OCI_GIT_PUSH_OPTIONS: {option!r} is not a push option")
         return cls(
             environ=environ,
@@ -126,6 +138,7 @@ class Settings:
             podman=get("PRIVACY_OCI_PODMAN") or "podman",
             # A pipeline run by hand ("Run pipeline") means: try now.
             retry=retry == "true" or environ.get("CI_PIPELINE_SOURCE") == "web",
+            token_services=tuple(token_services),
             docker_hub=docker_hub,
             dependency_proxy=(environ["CI_DEPENDENCY_PROXY_SERVER"], environ["CI_DEPENDENCY_PROXY_USER"],
                               environ["CI_DEPENDENCY_PROXY_PASSWORD"])

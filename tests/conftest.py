@@ -102,6 +102,8 @@ def make_sandbox(tmp_path, gitlab, registry, base):
                "PRIVACY_OCI_PODMAN": str(runtime),
                "PRIVACY_OCI_BUILDAH_ROOT": str(tmp_path / "buildah"),
                "STORAGE_DRIVER": "vfs",
+               # The stand-in upstreams are bare repositories on this machine.
+               "PRIVACY_OCI_LOCAL_UPSTREAMS": "true",
                **containers_conf.write(tmp_path)}
         box = World(tmp_path, registry, prefix, upstreams, repo, checkout, env, base,
                     {name: settings["platforms"] for name, settings in services.items()}, gitlab)

@@ -79,8 +79,11 @@ MALFORMED = [
     # image prefix
     (GOOD.replace("image_prefix: registry.example.org/group/project\n", ""),
      "services.yml: field 'image_prefix' must be a registry path"),
-    (GOOD.replace("registry.example.org/group/project", "${NOT_SET_ANYWHERE}"),
-     "services.yml: field 'image_prefix': environment variable NOT_SET_ANYWHERE is not set"),
+    (GOOD.replace("registry.example.org/group/project", "${CI_REGISTRY_IMAGE}"),
+     "services.yml: field 'image_prefix': environment variable CI_REGISTRY_IMAGE is not set"),
+    (GOOD.replace("registry.example.org/group/project", "${HOME}/x"),
+     "services.yml: field 'image_prefix': ${HOME} may not be used there; an image prefix may name only "
+     "${CI_REGISTRY_IMAGE}"),
     (GOOD.replace("registry.example.org/group/project", "Registry.example.org/x:tag"),
      "services.yml: field 'image_prefix': 'Registry.example.org/x:tag' is not a valid image reference prefix"),
     (GOOD.replace("registry.example.org/group/project", "registry.example.org/p@sha256:ab"),
@@ -102,7 +105,23 @@ MALFORMED = [
     (GOOD.replace("https://git.example.org/scribe", "ftp://git.example.org/scribe"),
      f"{SCRIBE}: field 'upstream': 'ftp://git.example.org/scribe' must start with one of"),
     (GOOD.replace("https://git.example.org/scribe", "https://me:hunter2@git.example.org/scribe"),
-     f"{SCRIBE}: field 'upstream': the URL carries credentials"),
+     f"{SCRIBE}: field 'upstream': the URL carries user information"),
+    (GOOD.replace("https://git.example.org/scribe", "https://glpat-token@git.example.org/scribe"),
+     f"{SCRIBE}: field 'upstream': the URL carries user information"),
+    (GOOD.replace("https://git.example.org/scribe", "http://git.example.org/scribe"),
+     f"{SCRIBE}: field 'upstream': 'http://git.example.org/scribe' is not encrypted"),
+    (GOOD.replace("https://git.example.org/scribe", "git://git.example.org/scribe"),
+     f"{SCRIBE}: field 'upstream': 'git://git.example.org/scribe' is not encrypted"),
+    (GOOD.replace("https://git.example.org/scribe", "file:///srv/scribe.git"),
+     f"{SCRIBE}: field 'upstream': 'file:///srv/scribe.git' is a repository on this machine: allowed only with "
+     "PRIVACY_OCI_LOCAL_UPSTREAMS=true"),
+    (GOOD.replace("https://git.example.org/scribe", "deploy@git.example.org:scribe"),
+     f"{SCRIBE}: field 'upstream': 'deploy@git.example.org:scribe' must start with one of"),
+    # a value is the whole field: a trailing newline is no part of a name
+    (GOOD.replace("branch: main", 'branch: "main\\n"'), f"{SCRIBE}: field 'branch' must be a git branch name"),
+    (GOOD.replace("  scribe:", '  "scribe\\n":'), "invalid service name"),
+    (GOOD.replace("[linux/amd64]", '["linux/amd64\\n"]'), f"{SCRIBE}: field 'platforms': 'linux/amd64\\n' is not a platform"),
+    (GOOD.replace("[linux/amd64]", '[linux/amd64, "linux/amd64\\n"]'), f"{SCRIBE}: field 'platforms': 'linux/amd64\\n'"),
     (GOOD.replace("    branch: main\n", ""), f"{SCRIBE}: give exactly one of the fields 'branch', 'tag' or"),
     (GOOD.replace("    branch: main\n", "    branch: main\n    tag: v1\n"),
      f"{SCRIBE}: give exactly one of the fields 'branch', 'tag' or"),
@@ -147,3 +166,12 @@ def test_a_catalogue_that_is_not_utf8_gets_the_same_clear_message(tmp_path, comm
     result = doit_in(tmp_path, latin1, None, *command)
     assert_stopped_before_any_work(tmp_path, result, "services.yml: line 5: not UTF-8 text (byte 0xe9); "
                                                      "save the catalogue as UTF-8")
+
+
+@pytest.mark.parametrize("prefix", ["${DOCKER_AUTH_CONFIG}/x", "${CI_REGISTRY_IMAGE}"])
+def test_an_image_prefix_never_shows_what_a_variable_holds(tmp_path, prefix):
+    secret = '{"auths": {"registry.example.org": {"auth": "c2VjcmV0LXBhc3N3b3JkLTQyCg=="}}}'
+    environment = {"DOCKER_AUTH_CONFIG": secret, "CI_REGISTRY_IMAGE": secret}
+    result = doit_in(tmp_path, GOOD.replace("registry.example.org/group/project", prefix), environment, "list")
+    assert result.returncode != 0 and "field 'image_prefix'" in result.stderr
+    assert "c2VjcmV0" not in result.stdout + result.stderr and "auths" not in result.stdout + result.stderr

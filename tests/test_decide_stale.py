@@ -68,12 +68,21 @@ def test_plan_with_published_index_only_records():
     assert (plan.pending_platforms, plan.needs_source, plan.needs_index, plan.needs_record) == ((), False, False, True)
 
 
-def test_newest_tag_by_semver_ignores_pre_releases_and_compares_numbers():
-    tags = ["v1.2.0", "v1.10.0", "v1.10.0-rc1", "v1.9.9", "latest", "1.11.0-beta"]
-    assert ds.newest_tag(tags, "semver") == "v1.10.0"
-    assert ds.newest_tag(tags + ["v1.11.0"], "semver") == "v1.11.0"
-    assert ds.newest_tag(tags, r"v1\.10\.0-rc\d+") == "v1.10.0-rc1"
-    assert ds.newest_tag(["nightly"], "semver") is None
+def test_newest_tag_compares_the_numbers_in_the_names():
+    tags = ["v1.9.2", "v1.10.0", "v1.2.30"]
+    assert ds.newest_tag(tags) == "v1.10.0"
+    assert ds.newest_tag(tags + ["v1.11.0"]) == "v1.11.0"
+    assert ds.newest_tag([]) is None
+    # Digit strings, not int(): an upstream's tag may be longer than int() takes.
+    huge = "v" + "9" * 5000
+    assert ds.newest_tag(["v1.0.0", huge, "v" + "9" * 4999]) == huge
+    assert ds.newest_tag(["v01.2.0", "v1.10.0"]) == "v1.10.0"
+
+
+def test_only_tags_an_image_may_be_named_by_are_usable():
+    assert ds.OCI_TAG.fullmatch("v1.2.3") and ds.OCI_TAG.fullmatch("release_2024-01")
+    for bad in ("v9.9.9/../../../redlib/manifests/latest", ".hidden", "a" * 129, "v1\n", "-v1"):
+        assert not ds.OCI_TAG.fullmatch(bad), bad
 
 
 def test_superseded_when_upstream_moved_on_or_another_run_recorded_since():

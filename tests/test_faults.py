@@ -38,7 +38,7 @@ def test_registry_answering_503_then_429_is_retried_and_the_run_succeeds(make_sa
         box = make_sandbox(registry_host=proxy.host)
         box.doit()
         statuses = [status for _, _, status in proxy.seen]
-        assert client.manifest(f"{box.prefix}/hello-web", "latest") is not None
+        assert box.client().manifest(f"{box.prefix}/hello-web", "latest") is not None
 
     assert statuses[:5] == [503, 503, 503, 429, 429]
     assert len(box.records()) == 2

@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from sandbox.http import LoopbackServer, QuietHandler
 from sandbox.registry import LocalRegistry
 from sandbox.token_auth import Policy, TokenService
 from tasks.registry import RegistryClient, RegistryError
@@ -29,18 +30,22 @@ def test_host_keys_drop_schemes_and_docker_hubs_api_path():
     assert host_key("quay.io/team/") == "quay.io/team"
 
 
-def test_the_jobs_credentials_belong_to_the_registry_and_to_gitlab_which_issues_its_tokens():
+def test_the_jobs_credentials_belong_to_its_registry_whose_tokens_gitlab_issues():
     credentials = load(Settings.from_environ(GITLAB), "registry.gitlab.example")
-    for host in ("registry.gitlab.example", "gitlab.example"):
-        assert credentials.for_host(host).user == "gitlab-ci-token"
-    for host in ("registry-1.docker.io", "auth.docker.io", "quay.io", "evil.example"):
+    assert credentials.for_host("registry.gitlab.example").user == "gitlab-ci-token"
+    assert credentials.realm_of("registry.gitlab.example", "gitlab.example")
+    for host in ("gitlab.example", "registry-1.docker.io", "auth.docker.io", "quay.io", "evil.example"):
         assert credentials.for_host(host) is None
+    assert not credentials.realm_of("evil.example", "gitlab.example")
+    assert credentials.realm_of("registry-1.docker.io", "auth.docker.io")        # as Docker Hub documents
+    assert credentials.realm_of("registry.example.org:5000", "registry.example.org")
 
 
-def test_gitlab_gets_nothing_when_the_images_go_to_another_registry():
-    credentials = load(Settings.from_environ(GITLAB), "registry.other.example")
-    assert credentials.for_host("registry.other.example").user == "gitlab-ci-token"
-    assert credentials.for_host("gitlab.example") is None
+def test_the_jobs_credentials_stay_with_its_registry_whatever_the_image_prefix_says():
+    assert load(Settings.from_environ(GITLAB), "registry.other.example").for_host("registry.other.example") is None
+    own = load(Settings.from_environ({**GITLAB, "PRIVACY_OCI_REGISTRY_USER": "me", "PRIVACY_OCI_REGISTRY_PASSWORD": "x"}),
+               "registry.other.example")
+    assert own.for_host("registry.other.example").user == "me" and own.for_host("registry.gitlab.example") is None
 
 
 def test_the_dependency_proxys_credentials_belong_to_its_server_only():
@@ -131,11 +136,14 @@ def test_a_run_shows_docker_hub_nothing_and_gitlab_the_jobs_credentials(sandbox,
 
 
 def test_credentials_docker_hub_does_not_know_are_refused_and_named(sandbox, hub):
-    """Credentials configured for the hub's token service are sent to it;
-    as Docker Hub does, it answers 401 to ones it does not know, and the run
-    says whose they were, not what they are."""
+    """Credentials configured for the hub are sent to its token service (on
+    another host, as auth.docker.io is: paired with the hub as Docker Hub
+    documents, here by PRIVACY_OCI_TOKEN_SERVICES); as Docker Hub does, it
+    answers 401 to ones it does not know, and the run says whose they were,
+    not what they are."""
     realm_host = hub.token_service.server.host
-    sandbox.env["DOCKER_AUTH_CONFIG"] = auths(**{realm_host: ("gitlab-ci-token", "leaked-job-token")})
+    sandbox.env["DOCKER_AUTH_CONFIG"] = auths(**{hub.host: ("gitlab-ci-token", "leaked-job-token")})
+    sandbox.env["PRIVACY_OCI_TOKEN_SERVICES"] = f"{hub.host}={realm_host}"
 
     result = sandbox.doit(check=False)
 
@@ -155,17 +163,42 @@ def registry_with_a_realm_elsewhere(tmp_path):
         yield registry, tokens
 
 
-def test_a_token_service_on_another_host_gets_the_registrys_credentials_only_if_configured_for_it(
+def test_a_token_service_on_another_host_gets_the_registrys_credentials_only_if_paired_with_it(
         registry_with_a_realm_elsewhere):
     registry, tokens = registry_with_a_realm_elsewhere
     maintainer = Credential("maintainer", "secret-password", "test")
 
-    only_the_registry = RegistryClient(Credentials({registry.host: maintainer}))
-    with pytest.raises(RegistryError, match=f"HTTP 401 .its token was asked for anonymously: no credentials "
-                                            f"are configured for {tokens.server.host}."):
-        only_the_registry.manifest(f"{registry.host}/some/image", "latest")
+    unpaired = RegistryClient(Credentials({registry.host: maintainer}))
+    with pytest.raises(RegistryError, match=f"HTTP 401 .its token was asked for anonymously: its token service "
+                                            f"{tokens.server.host} is not one {registry.host}'s credentials go to."):
+        unpaired.manifest(f"{registry.host}/some/image", "latest")
     assert tokens.tokens.credentials == []
 
-    both = RegistryClient(Credentials({registry.host: maintainer, tokens.server.host: maintainer}))
-    assert both.manifest(f"{registry.host}/some/image", "latest") is None     # let in: the image is not there
+    paired = RegistryClient(Credentials({registry.host: maintainer}, realms={registry.host: {tokens.server.host}}))
+    assert paired.manifest(f"{registry.host}/some/image", "latest") is None     # let in: the image is not there
     assert tokens.tokens.credentials == [("maintainer", "secret-password")]
+
+
+def test_a_registry_that_names_gitlabs_token_service_gets_no_token_made_with_the_jobs_credentials(gitlab, tmp_path):
+    """A registry the run is sent to (a base image's, say) answers with
+    GitLab's own realm and a scope of its choosing: the job's credentials
+    belong to the job's registry, and GitLab's token service sees none."""
+    asked = []
+
+    class Impostor(QuietHandler):
+        def do_GET(self):
+            asked.append(self.headers.get("Authorization"))
+            challenge = (f'Bearer realm="{gitlab.url}/jwt/auth",service="container_registry",'
+                         f'scope="repository:{gitlab.project_path}:pull,push"')
+            self.reply(401, b"", {"WWW-Authenticate": challenge})
+        do_HEAD = do_GET
+
+    settings = Settings.from_environ({**gitlab.job_env(), "DOCKER_AUTH_CONFIG": ""})
+    credentials = load(settings, gitlab.registry.host)
+    seen = len(gitlab.tokens.credentials)
+    with LoopbackServer(Impostor, address="127.0.0.4") as impostor:
+        with pytest.raises(RegistryError):
+            RegistryClient(credentials).manifest(f"{impostor.host}/library/busybox", "latest", head=True)
+    assert gitlab.tokens.credentials[seen:] == []           # asked anonymously, if at all
+    assert all(not header or not header.startswith("Basic") for header in asked)
+    assert credentials.for_host(gitlab.registry.host).password == gitlab.job_token

@@ -100,7 +100,7 @@ def test_killed_during_a_build_then_run_again(sandbox, client):
     assert_fully_published(sandbox, client)
 
 
-def test_killed_during_the_index_push_then_run_again(make_sandbox, registry, client):
+def test_killed_during_the_index_push_then_run_again(make_sandbox, registry):
     state = {}
 
     def kill_after_first_index_tag(method, path, status):
@@ -117,6 +117,7 @@ def test_killed_during_the_index_push_then_run_again(make_sandbox, registry, cli
         assert state["process"].wait(timeout=300) == -signal.SIGKILL
 
         web = f"{box.prefix}/hello-web"
+        client = box.client()     # (the job's credentials are for its registry: the proxy, here)
         assert client.manifest(web, state["commit_tag"]) is not None
         assert client.manifest(web, "latest") is None
         assert "hello-web" not in box.records()

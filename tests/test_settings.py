@@ -11,7 +11,7 @@ BAD_ENVIRONMENTS = [
     ({"PRIVACY_OCI_GIT_BRANCH": "--force"}, "environment: PRIVACY_OCI_GIT_BRANCH='--force' is not a git"),
     ({"PRIVACY_OCI_GIT_REMOTE": "-oProxyCommand=x"}, "environment: PRIVACY_OCI_GIT_REMOTE='-oProxyCommand=x' is not"),
     ({"PRIVACY_OCI_GIT_REMOTE": "https://bot:secret@git.example.org/p.git"},
-     "environment: PRIVACY_OCI_GIT_REMOTE: the URL carries credentials"),
+     "environment: PRIVACY_OCI_GIT_REMOTE: the URL carries user information"),
     ({"PRIVACY_OCI_GIT_PUSH_OPTIONS": "ci.skip,--force"},
      "environment: PRIVACY_OCI_GIT_PUSH_OPTIONS: '--force' is not a push option"),
 ]

@@ -3,7 +3,9 @@ of job. With a store of its own next to buildah's (PRIVACY_OCI_BUILDAH_ROOT),
 it pulls the image from the registry, as a consumer would."""
 from __future__ import annotations
 
+import atexit
 import hashlib
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -22,6 +24,9 @@ class PodmanRuntime(Runtime):
             # store, as its database remembers it.
             run_root = Path(tempfile.gettempdir(), "privacy-oci-" + hashlib.sha256(str(root).encode()).hexdigest()[:12])
             self.store = ["--root", str(root), "--runroot", str(run_root)]
+            # Run state, like /run's: gone when the run is over (every
+            # container of a check is removed when the check ends).
+            atexit.register(shutil.rmtree, run_root, ignore_errors=True)
         if settings.buildah_storage_driver:
             self.store += ["--storage-driver", settings.buildah_storage_driver]
 
