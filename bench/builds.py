@@ -14,6 +14,7 @@ builder store.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -96,68 +97,77 @@ class Project:
             shutil.rmtree(store, ignore_errors=True)
 
 
-def run() -> list[tuple[str, str, str, str]]:
-    rows = []
+@contextlib.contextmanager
+def workshop():
+    """A scratch folder and a registry holding the base image; yields a
+    maker of Projects there, each cleaned up afterwards."""
     with tempfile.TemporaryDirectory(prefix="privacy-oci-bench-") as scratch, \
             LocalRegistry(Path(scratch, "registry")) as registry:
         base_image.publish(registry.host, "bench/base", DEB_CACHE)
         base = f"{registry.host}/bench/base:latest"
         projects = []
 
-        def project(name, dockerfile, platforms, build_args=None):
-            made = Project(Path(scratch, name), f"{registry.host}/{name}", base, dockerfile, platforms, build_args)
+        def project(name, dockerfile, platforms, build_args=None, **settings) -> Project:
+            made = Project(Path(scratch, name), f"{registry.host}/{name}", base, dockerfile, platforms, build_args,
+                           **settings)
             projects.append(made)
             return made
 
         try:
-            ratios, colds, warms = [], [], []
-            for rep in range(REPETITIONS):
-                p3 = project(f"p3-{rep}", EXPENSIVE_DEPENDENCIES, ["linux/amd64"])
-                cold = p3.doit()
-                p3.upstream.commit({"message.txt": "two\n"}, "two")
-                warm = p3.doit()
-                ratios.append(warm / cold)
-                colds.append(cold)
-                warms.append(warm)
-            rows.append(("P3", "rebuild after upstream-only change, empty store / cold build",
-                         f"{statistics.median(ratios):.2f}x ({statistics.median(warms):.1f} s / "
-                         f"{statistics.median(colds):.1f} s)", "<= 0.25x"))
-
-            ratios, details = [], []
-            for rep in range(REPETITIONS):
-                alone = {}
-                for platform in ("amd64", "arm64"):
-                    alone[platform] = project(f"p4-{rep}-{platform}", CPU_BOUND, ["linux/amd64", "linux/arm64"]
-                                              ).doit(f"build:app:{platform}")
-                both = project(f"p4-{rep}-both", CPU_BOUND, ["linux/amd64", "linux/arm64"]
-                               ).doit("-n", "2", "build:app:amd64", "build:app:arm64")
-                ratios.append(both / max(alone.values()))
-                details.append((both, alone["amd64"], alone["arm64"]))
-            both, amd64, arm64 = (statistics.median(values) for values in zip(*details))
-            rows.append(("P4", "two platforms in parallel / slowest platform alone",
-                         f"{statistics.median(ratios):.2f}x ({both:.1f} s / max({amd64:.1f} s, {arm64:.1f} s))",
-                         "<= 1.2x"))
-
-            payloads = FlakyPayloads(failures=1)
-            try:
-                p5 = project("p5", FLAKY_DOCKERFILE, ["linux/amd64", "linux/arm64"], {"PAYLOAD_URL": payloads.url})
-                p5.doit(check=False)
-                first = counting_builder.builds(p5.log)
-                p5.log.unlink()
-                p5.doit()              # right away: the failed platform is held back
-                held = counting_builder.builds(p5.log)
-                p5.hours_later(1)      # its backoff has run out
-                p5.doit()
-                resumed = counting_builder.builds(p5.log)[len(held):]
-            finally:
-                payloads.close()
-            rows.append(("P5", "builder invocations when resuming after one failed platform (an hour later)",
-                         f"{len(resumed)} ({', '.join(p for _, p in resumed)}; the failed run made {len(first)}; "
-                         f"resumed right away, held back: {len(held)})",
-                         "exactly 1"))
+            yield project
         finally:
             for made in projects:
                 made.cleanup()
+
+
+def run() -> list[tuple[str, str, str, str]]:
+    rows = []
+    with workshop() as project:
+        ratios, colds, warms = [], [], []
+        for rep in range(REPETITIONS):
+            p3 = project(f"p3-{rep}", EXPENSIVE_DEPENDENCIES, ["linux/amd64"])
+            cold = p3.doit()
+            p3.upstream.commit({"message.txt": "two\n"}, "two")
+            warm = p3.doit()
+            ratios.append(warm / cold)
+            colds.append(cold)
+            warms.append(warm)
+        rows.append(("P3", "rebuild after upstream-only change, empty store / cold build",
+                     f"{statistics.median(ratios):.2f}x ({statistics.median(warms):.1f} s / "
+                     f"{statistics.median(colds):.1f} s)", "<= 0.25x"))
+
+        ratios, details = [], []
+        for rep in range(REPETITIONS):
+            alone = {}
+            for platform in ("amd64", "arm64"):
+                alone[platform] = project(f"p4-{rep}-{platform}", CPU_BOUND, ["linux/amd64", "linux/arm64"]
+                                          ).doit(f"build:app:{platform}")
+            both = project(f"p4-{rep}-both", CPU_BOUND, ["linux/amd64", "linux/arm64"]
+                           ).doit("-n", "2", "build:app:amd64", "build:app:arm64")
+            ratios.append(both / max(alone.values()))
+            details.append((both, alone["amd64"], alone["arm64"]))
+        both, amd64, arm64 = (statistics.median(values) for values in zip(*details))
+        rows.append(("P4", "two platforms in parallel / slowest platform alone",
+                     f"{statistics.median(ratios):.2f}x ({both:.1f} s / max({amd64:.1f} s, {arm64:.1f} s))",
+                     "<= 1.2x"))
+
+        payloads = FlakyPayloads(failures=1)
+        try:
+            p5 = project("p5", FLAKY_DOCKERFILE, ["linux/amd64", "linux/arm64"], {"PAYLOAD_URL": payloads.url})
+            p5.doit(check=False)
+            first = counting_builder.builds(p5.log)
+            p5.log.unlink()
+            p5.doit()              # right away: the failed platform is held back
+            held = counting_builder.builds(p5.log)
+            p5.hours_later(1)      # its backoff has run out
+            p5.doit()
+            resumed = counting_builder.builds(p5.log)[len(held):]
+        finally:
+            payloads.close()
+        rows.append(("P5", "builder invocations when resuming after one failed platform (an hour later)",
+                     f"{len(resumed)} ({', '.join(p for _, p in resumed)}; the failed run made {len(first)}; "
+                     f"resumed right away, held back: {len(held)})",
+                     "exactly 1"))
     return rows
 
 
