@@ -5,20 +5,20 @@ import datetime
 import sys
 from pathlib import Path
 
-from . import builds, noop, pipeline
+from . import builds, checks, noop, pipeline
 from .world import machine
 
 COMMAND = "scripts/bootstrap && .venv/bin/python -m bench"
 
 
 def main() -> int:
-    rows = sorted(noop.run() + builds.run() + pipeline.run(), key=lambda row: row[0])
+    rows = sorted(noop.run() + builds.run() + checks.run() + pipeline.run(), key=lambda row: int(row[0][1:]))
     lines = ["# Benchmark results", "",
              f"- date: {datetime.date.today().isoformat()}",
              f"- machine: {machine()}",
-             f"- command: `{COMMAND}` (or `.venv/bin/python -m bench.noop`, `.builds`, `.pipeline` alone)",
+             f"- command: `{COMMAND}` (or `.venv/bin/python -m bench.noop`, `.builds`, `.checks`, `.pipeline` alone)",
              "- each time is the median of several repetitions, as a ratio against a baseline "
-             "measured in the same run; P2, P5, P7 and P8 also count calls or jobs", "",
+             "measured in the same run; P2, P5, P7, P8 and P9 count calls or jobs", "",
              "| id | what | measured | target |", "|---|---|---|---|"]
     lines += [f"| {' | '.join(row)} |" for row in rows]
     results = Path(__file__).with_name("RESULTS.md")

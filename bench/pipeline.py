@@ -9,18 +9,29 @@ P7  a tick with nothing pending: jobs started, heavy jobs (on a builder
     as it was before this work (its CI files at ``BEFORE``), and the seed's
     design (a check job and one builder job per service every tick,
     counted from the catalogue: the seed's before_script exited in the job).
-P8  a tick with one pending platform of one service: heavy jobs.
+P7  also a tick whose only work is held back (a platform that failed a
+    quarter of an hour before): it must cost what nothing pending costs.
+P8  a tick with one pending platform of one service, an hour after its
+    build failed (sooner, the failure memory holds it back): heavy jobs.
+P9  one service whose recipe fails every time, over 24 hourly ticks on the
+    simulated clock (PRIVACY_OCI_NOW): heavy jobs and builder calls, with
+    the failure memory and without it (PRIVACY_OCI_RETRY=true on every
+    tick, fewer ticks), then one tick after upstream's fix: one build, and
+    published.
 """
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import tempfile
+import time
+from collections import Counter
 from pathlib import Path
 
 from sandbox.ci_images import image_dir_name
 from sandbox.config_repo import PROJECT_ROOT
-from sandbox.demo import DEB_CACHE
+from sandbox.demo import DEB_CACHE, stand_in_dockerfile
 from sandbox.docker_hub import DockerHub
 from sandbox.flaky_server import FLAKY_DOCKERFILE, FlakyPayloads
 from sandbox.gitlab_project import make_project
@@ -33,6 +44,13 @@ CI_FILES = (".gitlab-ci.yml", ".gitlab/ci/jobs.yml", ".gitlab/ci/builder-buildx.
             "scripts/ci-prepare")
 HEAVY_IMAGES = {image_dir_name("docker:27"), image_dir_name("quay.io/buildah/stable:v1.37")}
 GOAL = "1 light job (2 at most), 0 heavy, 0 builder calls"
+# The build fails while upstream's message.txt says "broken" (as in
+# tests/test_failure_memory.py).
+BREAKS_ON_UPSTREAM = stand_in_dockerfile('RUN ! grep -q broken /app/message.txt || '
+                                         '{ echo "upstream needs a newer toolchain" >&2; exit 2; }',
+                                         'CMD ["cat", "/app/message.txt"]')
+P9_TICKS = 24
+P9_TICKS_WITHOUT_MEMORY = 6    # each builds: fewer, and the figure per tick extrapolated
 
 
 def tick(project, **variables) -> tuple[list, list, list]:
@@ -41,6 +59,11 @@ def tick(project, **variables) -> tuple[list, list, list]:
     project.schedule(variables=variables or None, check=False)
     started = project.started_since(jobs)
     return started, [job for job, image in started if image in HEAVY_IMAGES], project.images.builder_calls()[calls:]
+
+
+def buildah_builds(calls) -> list:
+    """The ``buildah build`` calls among a tick's builder calls."""
+    return [call for call in calls if call[0] == "buildah" and "build" in call[1].split()]
 
 
 def figure(started, heavy, calls) -> str:
@@ -104,12 +127,80 @@ def run() -> list[tuple[str, str, str, str]]:
                                build_args={"PAYLOAD_URL": payloads.url})
         try:
             tick(project, PRIVACY_OCI_BUILDER="buildah")          # arm64 of hello-web fails once
-            rows.append(("P8", "tick with one pending platform of one service",
+            project.hours_later(0.25)                              # held back: its backoff is 1 h
+            rows.append(("P7", "tick whose only work is held back (one platform failed 15 min before)",
+                         figure(*tick(project, PRIVACY_OCI_BUILDER="buildah")), GOAL))
+            project.hours_later(1)                                 # the backoff has run out
+            rows.append(("P8", "tick with one pending platform of one service (an hour after it failed)",
                          figure(*tick(project, PRIVACY_OCI_BUILDER="buildah")), "exactly 1 heavy job"))
         finally:
             payloads.close()
             project.gitlab.close()
+        rows += p9(Path(scratch, "p9"), base)
     return rows
+
+
+def p9(directory: Path, base: str, ticks: int = P9_TICKS, ticks_without_memory: int = P9_TICKS_WITHOUT_MEMORY):
+    """P9: hello-cli's recipe fails on every try once its upstream says
+    "broken" (hello-web stays published); hourly ticks by the simulated
+    clock, with the failure memory, then without it, then upstream's fix."""
+    started_at = time.perf_counter()
+    project = make_project(directory, base, dockerfile=BREAKS_ON_UPSTREAM)
+    try:
+        project.hours_later(0)                                     # the simulated clock from here on
+        tick(project, PRIVACY_OCI_BUILDER="buildah")               # publishes both services
+        project.upstreams["hello-cli"].commit({"message.txt": "broken\n"}, "needs a newer toolchain")
+
+        def hourly(count: int, **variables):
+            """``count`` ticks an hour apart: heavy jobs, builder calls, the
+            ticks' wall times (held back, tried), the hours tried, and how
+            many ticks started which jobs."""
+            heavy, calls, seconds, tried, shapes = 0, [], ([], []), [], Counter()
+            for hour in range(count):
+                start = time.perf_counter()
+                started, heavy_jobs, tick_calls = tick(project, PRIVACY_OCI_BUILDER="buildah", **variables)
+                seconds[bool(heavy_jobs)].append(time.perf_counter() - start)
+                heavy += len(heavy_jobs)
+                calls += tick_calls
+                shapes[", ".join(job for job, _ in started)] += 1
+                if heavy_jobs:
+                    tried.append(hour)
+                project.hours_later(1)
+            return heavy, calls, seconds, tried, shapes
+
+        def described(shapes, seconds) -> str:
+            held, tried = (f"{statistics.median(times):.0f} s" if times else "-" for times in seconds)
+            return (f"{'; '.join(f'{n} tick(s): {jobs}' for jobs, n in shapes.items())}; median tick {held} "
+                    f"held back, {tried} tried")
+
+        heavy, calls, seconds, tried, shapes = hourly(ticks)
+        builds = buildah_builds(calls)
+        with_memory = (f"{heavy} heavy job(s), {len(builds)} buildah build call(s), {len(calls)} buildah call(s) in "
+                       f"all in {ticks} ticks, tried at hours {', '.join(map(str, tried))} ({described(shapes, seconds)})")
+
+        heavy_r, calls_r, seconds_r, _, shapes_r = hourly(ticks_without_memory, PRIVACY_OCI_RETRY="true")
+        builds_r = buildah_builds(calls_r)
+        per_tick = [n / ticks_without_memory for n in (heavy_r, len(builds_r), len(calls_r))]
+        without_memory = (f"{heavy_r} heavy job(s), {len(builds_r)} buildah build call(s), {len(calls_r)} buildah "
+                          f"call(s) in {ticks_without_memory} ticks, measured ({described(shapes_r, seconds_r)}): "
+                          f"{per_tick[0]:g}, {per_tick[1]:g} and {per_tick[2]:g} a tick, so "
+                          f"{per_tick[0] * ticks:g}, {per_tick[1] * ticks:g} and {per_tick[2] * ticks:g} in {ticks} "
+                          "ticks, extrapolated")
+
+        fixed = project.upstreams["hello-cli"].commit({"message.txt": "fixed\n"}, "fix")
+        started, heavy_f, calls_f = tick(project, PRIVACY_OCI_BUILDER="buildah")
+        published = project.records().get("hello-cli") == fixed
+        after_fix = (f"{figure(started, heavy_f, calls_f)}, {len(buildah_builds(calls_f))} buildah build call(s); "
+                     f"hello-cli {'published and recorded' if published else 'NOT published'}")
+    finally:
+        project.gitlab.close()
+    wall = time.perf_counter() - started_at
+    what = f"one service whose recipe always fails, {ticks} hourly ticks (simulated clock)"
+    return [("P9", f"{what}: with the failure memory", f"{with_memory}; the whole P9 run took {wall / 60:.0f} min",
+             "<= 6 heavy jobs and <= 6 builds in 24 ticks"),
+            ("P9", f"{what}: without it (PRIVACY_OCI_RETRY=true on every tick)", without_memory,
+             "(for comparison: today 24 and 24)"),
+            ("P9", "the next tick after upstream's fix", after_fix, "exactly 1 more build, published")]
 
 
 if __name__ == "__main__":
