@@ -63,6 +63,7 @@ class Project:
         # podman (the start check) keeps its store in each job's builder
         # store, and needs the limits of sandbox/containers_conf.py here.
         self.env = {**os.environ, "PRIVACY_OCI_BUILDER": "buildah", "PRIVACY_OCI_BUILDAH": str(wrapper),
+                    "PRIVACY_OCI_LOCAL_UPSTREAMS": "true",     # the upstream is a bare repository here
                     "STORAGE_DRIVER": "vfs", **containers_conf.write(directory)}
         self.job = 0
 

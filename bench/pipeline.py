@@ -54,9 +54,17 @@ P9_TICKS_WITHOUT_MEMORY = 6    # each builds: fewer, and the figure per tick ext
 
 
 def tick(project, **variables) -> tuple[list, list, list]:
-    """One scheduled tick: (jobs started, heavy ones, builder calls)."""
+    """One scheduled tick with these settings, as project CI/CD variables
+    (new gitlab.com projects refuse pipeline variables): (jobs started,
+    heavy ones, builder calls)."""
     jobs, calls = len(project.images.jobs_started()), len(project.images.builder_calls())
-    project.schedule(variables=variables or None, check=False)
+    before = dict(project.project_variables)
+    project.project_variables.update(variables)
+    try:
+        project.schedule(check=False)
+    finally:
+        project.project_variables.clear()
+        project.project_variables.update(before)
     started = project.started_since(jobs)
     return started, [job for job, image in started if image in HEAVY_IMAGES], project.images.builder_calls()[calls:]
 
