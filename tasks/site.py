@@ -136,8 +136,7 @@ def index_page(site: Site) -> str:
         "<tr>"
         f'<th scope="row"><a href="services/{_url(s.name)}.html">{_e(s.name)}</a><br>'
         f'<span class="note">{", ".join(_e(_slug(p.platform)) for p in s.platforms)}</span></th>'
-        f"<td>{_state(s.state)}</td>"
-        f"<td>{f'<code>{_e(s.version)}</code>' if s.version else 'none'}</td>"
+        f"<td>{_state(s.state)}<br>{f'<code>{_e(s.version)}</code>' if s.version else 'none published'}</td>"
         f"<td>{_time(s.published_at) if s.published_at else 'never'}</td>"
         # The badge repeats the status and the version: for the eye, on a wide screen.
         f'<td class="wide">{_badge_img(s, "badges/", alt="")}</td>'
@@ -147,8 +146,8 @@ def index_page(site: Site) -> str:
 <p>{len(site.services)} service(s), published to <code>{_e(site.prefix)}</code>: {_e(counts or 'none')}.</p>
 <table>
 <caption>Each service's published image</caption>
-<thead><tr><th scope="col">Service</th><th scope="col">Status</th><th scope="col">Version</th>\
-<th scope="col">Published</th><th scope="col" class="wide">Badge</th></tr></thead>
+<thead><tr><th scope="col">Service</th><th scope="col">Status and version</th><th scope="col">Published</th>\
+<th scope="col" class="wide">Badge</th></tr></thead>
 <tbody>
 {rows}</tbody>
 </table>
