@@ -5,7 +5,7 @@ import os
 import sys
 from pathlib import Path
 
-from tasks import build, commit_hash, fan_out, fetch_upstream, names, push_manifest, report, verify
+from tasks import build, commit_hash, fan_out, fetch_upstream, names, push_manifest, report, status_page, verify
 from tasks.catalogue import load
 from tasks.errors import ConfigurationError
 from tasks.pipeline import Pipeline
@@ -56,3 +56,7 @@ def task_commit_hash():
 
 def task_fan_out():
     yield from fan_out.tasks(PIPELINE)
+
+
+def task_status_page():
+    yield from status_page.tasks(PIPELINE)

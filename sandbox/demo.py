@@ -3,7 +3,8 @@
 a local registry, a busybox base image for amd64 and arm64, two stand-in
 upstreams (one built for amd64 + arm64 with a RUN step that runs under
 emulation, one for amd64), a catalogue repository with a bare remote; then
-``doit`` publishes, reads the index back, and a second ``doit`` does nothing.
+``doit`` publishes, reads the index back, and a second ``doit`` does nothing;
+``doit status-page`` writes the status site, and the demo says where.
 It ends by saying how to go on in that world (its registry, catalogue,
 upstreams and an ``env.sh``), to try the README's "Using it" offline.
 
@@ -18,7 +19,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tasks import names
 from tasks.registry import RegistryClient
+from tasks.settings import Settings
 
 from . import base_image, containers_conf, scripts_of_this_python_first_on_path
 from .config_repo import ConfigRepo
@@ -94,8 +97,17 @@ def main(argv=None) -> int:
         print("\nA second run has nothing to do:")
         if doit(checkout, environment) != 0:
             return 1
+        print("\nThe status site, from the catalogue, the registry and the last report:")
+        if doit(checkout, environment, names.STATUS_PAGE) != 0:
+            return 1
+        print(f"status page: {site_index(checkout, settings)}")
     print(keep_trying(workdir, registry, checkout, upstreams, settings))
     return 0
+
+
+def site_index(checkout: Path, settings: dict[str, str]) -> Path:
+    """The index page of the status site ``doit status-page`` wrote."""
+    return checkout / Settings.from_environ(settings).site_dir / "index.html"
 
 
 def keep_trying(workdir: Path, registry: LocalRegistry, checkout: Path, upstreams: dict[str, Upstream],

@@ -85,10 +85,11 @@ class World:
 
     def pending(self) -> set[str]:
         """Tasks ``doit list --status --all`` marks as to be run, but for
-        fan-out, which always runs when asked and is never part of ``doit``."""
+        fan-out and status-page, which always run when asked and are never
+        part of ``doit``."""
         listing = self.doit("list", "--status", "--all").stdout
         status = {line.split()[1]: line[0] for line in listing.splitlines()}
-        assert status.pop("fan-out") == "R"
+        assert status.pop("fan-out") == status.pop("status-page") == "R"
         return {task for task, mark in status.items() if mark == "R"}
 
     def fresh_job(self) -> None:

@@ -8,6 +8,19 @@ single no-op job, as GitLab rejects an empty pipeline; a service whose facts
 could not be gathered gets no job but a light one that says why. The decision is the
 graph's own: the same plans ``doit list --status`` reports.
 
+The status site goes to GitLab Pages from a light job named ``pages``
+(``doit status-page --remember``), last in the child pipeline, whenever
+the child does anything else (something is built, published, recorded,
+or fails and is held back), or, with nothing else to do, when what the
+site is made from changed since it was last published (as remembered in
+the registry, ``tasks.site_memory``: the first site, a service added or
+removed, a new version of the site's code). A tick with nothing to do and
+nothing new for the site stays one no-op job; facts that could not be
+gathered never bring the site out. Each build job keeps its report under
+a name of its own (``report/build-<service>-<arch>.json``), so that the
+pages job, which gets the artifacts of every job before it, has each
+start check's details.
+
 The settings the plan was made with (the schedule's PRIVACY_OCI_*
 variables, secrets excepted) are written into the child pipeline, so its
 jobs run with them whether or not GitLab forwards them.
@@ -22,7 +35,7 @@ import io
 
 from ruamel.yaml import YAML
 
-from . import builders, names
+from . import builders, names, site_memory
 from .catalogue import Catalogue
 from .decide_stale import ServicePlan
 from .errors import StageFailed
@@ -33,6 +46,8 @@ TEMPLATES = ".gitlab/ci/jobs.yml"
 LIGHT = ".privacy-oci"
 STAGES = ["build", "manifest", "record"]
 CANNOT_PLAN = "cannot-plan"
+# GitLab Pages deploys what a job of this name leaves in public/.
+PAGES = "pages"
 NOTHING_TO_DO = {"stages": ["record"],
                  "nothing-to-do": {"stage": "record", "image": "alpine:3.20",
                                    "variables": {"GIT_STRATEGY": "none"},   # not even a clone
@@ -51,10 +66,11 @@ def tasks(pipeline: Pipeline):
 
 
 def child_pipeline(catalogue: Catalogue, plans: dict[str, ServicePlan | str], builder: str,
-                   settings: dict[str, str]) -> dict:
+                   settings: dict[str, str], site_changed: bool = False) -> dict:
     """The child pipeline for ``plans`` (service name -> plan, or the reason
     why its facts could not be gathered), built with ``builder``, its jobs
-    run with ``settings``.
+    run with ``settings``; ``site_changed``: what the status site is made
+    from changed since it was last published.
 
     No heavy job is planned from unknown facts: a service whose facts could
     not be gathered (a registry or an upstream out of reach for a moment)
@@ -74,6 +90,8 @@ def child_pipeline(catalogue: Catalogue, plans: dict[str, ServicePlan | str], bu
             name = names.build_task(service.name, platform)
             # Its task_dep fetches the source first.
             job = _job(build_template, "build", [f"doit {name}"])
+            # A report of its own, beside the others in the pages job.
+            job["variables"] = {"PRIVACY_OCI_REPORT": f"report/{name.replace(':', '-')}.json"}
             tags = catalogue.tags_for(platform)
             if tags:
                 job["tags"] = tags
@@ -93,7 +111,8 @@ def child_pipeline(catalogue: Catalogue, plans: dict[str, ServicePlan | str], bu
             index_jobs.append(name)
     if unknown:
         jobs[CANNOT_PLAN] = cannot_plan(unknown)
-    if not jobs and not to_record:
+    site = not unknown and (bool(jobs) or to_record or site_changed)
+    if not jobs and not to_record and not site:
         return NOTHING_TO_DO
     if to_record:
         # --single: record what is published, without building what failed.
@@ -102,7 +121,10 @@ def child_pipeline(catalogue: Catalogue, plans: dict[str, ServicePlan | str], bu
         record["needs"] = index_jobs
         record["when"] = "always"
         jobs[names.COMMIT_HASH] = record
-    stages = STAGES if jobs.keys() - {CANNOT_PLAN} else ["record"]
+    stages = STAGES if jobs.keys() - {CANNOT_PLAN} else ["record"] if jobs else []
+    if site:
+        jobs[PAGES] = _job([LIGHT, ".privacy-oci-pages"], PAGES, [f"doit {names.STATUS_PAGE} --remember"])
+        stages = [*stages, PAGES]
     return {"include": [{"local": TEMPLATES}], "variables": {**settings, "PRIVACY_OCI_BUILDER": builder},
             "stages": stages, **jobs}
 
@@ -130,10 +152,12 @@ def write(pipeline: Pipeline):
             print(f"fan-out: {service.name}: not planned, left to the next tick: {error}")
             plans[service.name] = str(error)
     settings = pipeline.settings
+    site_changed = not any(isinstance(plan, str) for plan in plans.values()) and site_inputs_changed(pipeline, plans)
     child_settings = settings.for_child_pipeline()
     if settings.retry:   # (also when asked by a pipeline run by hand, which the child is not)
         child_settings["PRIVACY_OCI_RETRY"] = "true"
-    document = child_pipeline(pipeline.catalogue, plans, settings.builder or builders.NAMES[0], child_settings)
+    document = child_pipeline(pipeline.catalogue, plans, settings.builder or builders.NAMES[0], child_settings,
+                              site_changed)
     path = pipeline.path(pipeline.settings.child_pipeline_file)
     path.parent.mkdir(parents=True, exist_ok=True)
     yaml = YAML(typ="safe", pure=True)
@@ -144,3 +168,18 @@ def write(pipeline: Pipeline):
     jobs = [name for name in document if name not in ("include", "stages", "variables")]
     print(f"fan-out: {len(jobs)} job(s) written to {path}: {', '.join(jobs)}")
     return True
+
+
+def site_inputs_changed(pipeline: Pipeline, plans: dict[str, ServicePlan]) -> bool:
+    """Whether the status site is to be written again though nothing else
+    is to be done: what it is made from is not what it was last made from.
+    A memory that cannot be read brings no pages job (it would every tick)."""
+    try:
+        remembered = site_memory.remembered(pipeline.registry, pipeline.catalogue.image_prefix)
+    except StageFailed as error:
+        print(f"fan-out: what the status site was made from cannot be read ({error}); no pages job for it")
+        return False
+    changed = remembered != site_memory.inputs_digest(pipeline.catalogue, plans)
+    if changed:
+        print("fan-out: the status site is not what its inputs make now: a pages job writes it again")
+    return changed

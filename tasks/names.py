@@ -12,6 +12,9 @@ PUSH_MANIFEST = "push-manifest"
 VERIFY = "verify"
 COMMIT_HASH = "commit-hash"
 FAN_OUT = "fan-out"
+# The status site (never part of a plain doit run), and the registry
+# repository, under the image prefix, that remembers what it was made from.
+STATUS_PAGE = "status-page"
 
 SHORT_COMMIT = 12
 LATEST = "latest"

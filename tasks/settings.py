@@ -60,6 +60,7 @@ class Settings:
     state_file: str = ".work/doit-state.json"
     report_file: str = ".work/report.json"
     child_pipeline_file: str = ".work/child-pipeline.yml"
+    site_dir: str = ".work/site"             # where `doit status-page` writes the site
 
     def clock(self) -> datetime:
         """Now, as this run sees it."""
@@ -166,4 +167,5 @@ class Settings:
             state_file=get("PRIVACY_OCI_STATE") or cls.state_file,
             report_file=get("PRIVACY_OCI_REPORT") or cls.report_file,
             child_pipeline_file=get("PRIVACY_OCI_CHILD_PIPELINE") or cls.child_pipeline_file,
+            site_dir=get("PRIVACY_OCI_SITE") or cls.site_dir,
         )

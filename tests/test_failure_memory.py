@@ -68,7 +68,8 @@ def test_a_recipe_that_fails_every_time_is_built_once_until_its_inputs_change(ma
         assert "hello-cli: held back: linux/amd64 failed its build 1 time(s) in a row" in listing.stderr
         assert "upstream needs a newer toolchain" in listing.stderr and "next try after" in listing.stderr
         assert "PRIVACY_OCI_RETRY=true" in listing.stderr
-        assert {line.split()[1] for line in listing.stdout.splitlines() if line.startswith("R ")} == {"fan-out"}
+        assert {line.split()[1] for line in listing.stdout.splitlines() if line.startswith("R ")} == {"fan-out",
+                                                                                                  "status-page"}
         quiet = box.doit()
         assert box.take_builds() == [] and box.take_checks() == []
         assert "hello-cli  " in quiet.stdout and "held back" in quiet.stdout

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tasks.catalogue import Catalogue, Service
 from tasks.decide_stale import Failure, plan
-from tasks.fan_out import CANNOT_PLAN, NOTHING_TO_DO, child_pipeline
+from tasks.fan_out import CANNOT_PLAN, NOTHING_TO_DO, PAGES, child_pipeline
 
 PLATFORMS = ("linux/amd64", "linux/arm64")
 CATALOGUE = Catalogue(path=Path("services.yml"), image_prefix="registry.example.org/p",
@@ -37,15 +37,16 @@ def test_one_pending_platform_is_one_build_job_on_its_runner():
     one = planned("web", recorded=False, published_platforms=("linux/amd64",), index_published=False)
     done = planned("cli", recorded=True, published_platforms=(), index_published=True)
     pipeline = child_pipeline(CATALOGUE, {"web": one, "cli": done}, "buildah", {"PRIVACY_OCI_MODE": "fan-out"})
-    assert jobs(pipeline) == {"build:web:arm64", "push-manifest:web", "commit-hash"}
+    assert jobs(pipeline) == {"build:web:arm64", "push-manifest:web", "commit-hash", PAGES}
     assert pipeline["build:web:arm64"]["tags"] == ["arm64-runner"]
+    assert pipeline["build:web:arm64"]["variables"] == {"PRIVACY_OCI_REPORT": "report/build-web-arm64.json"}
     assert pipeline["variables"] == {"PRIVACY_OCI_MODE": "fan-out", "PRIVACY_OCI_BUILDER": "buildah"}
 
 
 def test_published_but_unrecorded_is_the_commit_job_alone():
     published = planned("web", recorded=False, published_platforms=(), index_published=True)
     done = planned("cli", recorded=True, published_platforms=(), index_published=True)
-    assert jobs(child_pipeline(CATALOGUE, {"web": published, "cli": done}, "buildx", {})) == {"commit-hash"}
+    assert jobs(child_pipeline(CATALOGUE, {"web": published, "cli": done}, "buildx", {})) == {"commit-hash", PAGES}
 
 
 def test_unknown_facts_plan_no_heavy_job_and_a_light_one_says_why():
@@ -62,3 +63,21 @@ def test_unknown_facts_plan_no_heavy_job_and_a_light_one_says_why():
 
     alone = child_pipeline(CATALOGUE, {"web": reason, "cli": reason}, "buildx", {})
     assert jobs(alone) == {CANNOT_PLAN} and alone["stages"] == ["record"]
+
+
+def test_the_status_site_comes_out_last_after_any_work_and_alone_when_its_inputs_changed():
+    one = planned("web", recorded=False, published_platforms=("linux/amd64",), index_published=False)
+    done = planned("cli", recorded=True, published_platforms=(), index_published=True)
+    pipeline = child_pipeline(CATALOGUE, {"web": one, "cli": done}, "buildah", {})
+    assert pipeline["stages"] == ["build", "manifest", "record", PAGES]
+    assert pipeline[PAGES] == {"extends": [".privacy-oci", ".privacy-oci-pages"], "stage": PAGES,
+                               "script": ["doit status-page --remember"]}
+
+    up_to_date = planned("web", recorded=True, published_platforms=(), index_published=True)
+    alone = child_pipeline(CATALOGUE, {"web": up_to_date, "cli": done}, "buildah", {}, site_changed=True)
+    assert jobs(alone) == {PAGES} and alone["stages"] == [PAGES]
+    assert child_pipeline(CATALOGUE, {"web": up_to_date, "cli": done}, "buildah", {}) == NOTHING_TO_DO
+
+    # Unknown facts never bring the site out: it would say less than it knows.
+    reason = "registry unreachable"
+    assert PAGES not in child_pipeline(CATALOGUE, {"web": reason, "cli": one}, "buildah", {}, site_changed=True)

@@ -8,6 +8,7 @@ pipeline is run by gitlab-ci-local itself, which, like GitLab, does not pass
 the schedule's variables on to it."""
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -22,6 +23,7 @@ from sandbox.docker_hub import DockerHub
 from sandbox.flaky_server import FLAKY_DOCKERFILE, FlakyPayloads
 from sandbox.gitlab_project import make_project
 from sandbox.readback import index_platforms
+from tasks import site_memory
 
 ARM64_RUNNER = "saas-linux-small-arm64"
 RUNNER_TAGS = f"runner_tags:\n  linux/arm64: [{ARM64_RUNNER}]\n"
@@ -81,6 +83,13 @@ def test_a_scheduled_tick_publishes_through_light_jobs_and_builds_only_in_builde
     assert all(image == BUILDAH for job, image in started if job.startswith("build:"))
     assert all(image == LIGHT for job, image in started if not job.startswith("build:"))
     assert {"push-manifest:hello-web", "push-manifest:hello-cli", "commit-hash"} <= {job for job, _ in started}
+    # The status site comes out last, for GitLab Pages, with each build
+    # job's start check (their reports are artifacts of the earlier stages).
+    assert started[-1] == ("pages", LIGHT)
+    site = project.job.path / ".gitlab-ci-local" / "artifacts" / "pages" / "public"
+    status = json.loads((site / "status.json").read_text())
+    assert [(s["name"], s["state"]) for s in status["services"]] == [("hello-web", "current"), ("hello-cli", "current")]
+    assert all(p["check"]["what"].endswith(" s") for s in status["services"] for p in s["platforms"])
     assert "PASS  publish" in first.stdout
     client = project.client()
     assert index_platforms(client, f"{project.prefix}/hello-web") == {"amd64", "arm64"}
@@ -103,6 +112,15 @@ def test_a_scheduled_tick_publishes_through_light_jobs_and_builds_only_in_builde
     assert project.started_since(before) == [("plan", LIGHT), ("nothing-to-do", NO_OP)]
     assert len(project.images.builder_calls()) == calls
     assert len(project.repo.remote_log()) == 2
+
+    # A new version of the site (here: of what it is made from) brings the
+    # pages job alone, once.
+    site_memory.remember(client, project.prefix, "another site")
+    before = len(project.images.jobs_started())
+    project.schedule()
+    project.schedule()
+    assert project.started_since(before) == [("plan", LIGHT), ("pages", LIGHT),
+                                             ("plan", LIGHT), ("nothing-to-do", NO_OP)]
 
 
 @pytest.fixture
@@ -160,7 +178,7 @@ def test_a_published_but_unrecorded_service_gets_a_commit_job(one_project):
     one_project.project_variables["PRIVACY_OCI_GIT_TOKEN"] = one_project.gitlab.project_token
     one_project.schedule()
 
-    assert one_project.started_since(before) == [("plan", LIGHT), ("commit-hash", LIGHT)] * 3
+    assert one_project.started_since(before) == [("plan", LIGHT), ("commit-hash", LIGHT), ("pages", LIGHT)] * 3
     assert len(one_project.images.builder_calls()) == calls
     assert set(one_project.records()) == {"hello-web", "hello-cli"}
 
@@ -184,7 +202,7 @@ def test_a_failed_arm64_is_built_again_alone_on_its_runner(tmp_path, base):
         first = project.schedule(check=False)
         assert first.failed == ["build:hello-web:arm64"]
         assert "held back   arm64 held back after 1 failed build(s), next try after" in first.stdout
-        assert [job for job, _ in project.images.jobs_started()][-1] == "commit-hash"
+        assert [job for job, _ in project.images.jobs_started()][-2:] == ["commit-hash", "pages"]
         assert set(project.records()) == {"hello-cli"}
         child = YAML(typ="safe").load((project.job.path / "report" / "child-pipeline.yml").read_text())
         assert child["build:hello-web:arm64"]["tags"] == [ARM64_RUNNER]
@@ -201,7 +219,7 @@ def test_a_failed_arm64_is_built_again_alone_on_its_runner(tmp_path, base):
 
         again = project.started_since(before)
         assert [job for job, _ in again] == ["plan", "build:hello-web:arm64", "push-manifest:hello-web",
-                                            "commit-hash"]
+                                            "commit-hash", "pages"]
         assert index_platforms(project.client(), f"{project.prefix}/hello-web") == {"amd64", "arm64"}
         assert set(project.records()) == {"hello-web", "hello-cli"}
     finally:

@@ -157,7 +157,7 @@ def test_list_touches_no_network(sandbox):
         sandbox.env["GIT_TRACE"] = str(trace)
 
         listing = sandbox.doit("list", "--all").stdout
-        assert {line.split()[0] for line in listing.splitlines()} == sandbox.all_tasks() | {"fan-out"}
+        assert {line.split()[0] for line in listing.splitlines()} == sandbox.all_tasks() | {"fan-out", "status-page"}
         git_commands = trace.read_text() if trace.exists() else ""
         assert "ls-remote" not in git_commands and "fetch" not in git_commands
         with pytest.raises(BlockingIOError):

@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import requests
 
@@ -18,6 +19,9 @@ def test_the_demo_publishes_and_its_world_can_be_used_again_as_it_says(tmp_path)
     assert re.search(r"hello-web:latest -> application/vnd.oci.image.index.v1\+json for linux/amd64, linux/arm64",
                      demo.stdout)
     assert "services: 2 up to date;" in demo.stdout
+    # It writes the status site and says where.
+    index = Path(re.search(r"^status page: (\S+)$", demo.stdout, re.MULTILINE).group(1))
+    assert index.is_file() and "hello-web" in index.read_text()
 
     # Its own words: serve the registry again, source env.sh, run doit there.
     steps = demo.stdout[demo.stdout.index('To try "Using it" offline:'):].splitlines()[1:]
