@@ -30,12 +30,13 @@ OUTPUT_TAIL_LINES = 25
 # Progress bars redraw with cursor movements even when output is not a terminal.
 EXIT_STATUS_ONLY = re.compile(r"^[\w ]*exit(ed)? (with )?status \d+$")
 # What a builder's output says when a build failed for want of a registry
-# (credentials, the network), not for its recipe: such a failure is not
+# (credentials, the network) or of the builder itself (buildah's chroot
+# runtime under load), not for its recipe: such a failure is not
 # remembered against the recipe's inputs.
 REGISTRY_TROUBLE = re.compile(r"requested access to the resource is denied|unauthorized: |"
                               r"error parsing HTTP 40[13] response|pinging container registry|"
                               r"connection refused|i/o timeout|no such host|TLS handshake timeout|"
-                              r"toomanyrequests|429 Too Many Requests", re.IGNORECASE)
+                              r"toomanyrequests|429 Too Many Requests|sealing memfd", re.IGNORECASE)
 # What a builder says when it leaves an instruction of the recipe out of the
 # image and goes on (buildah, for an image in OCI format).
 DROPPED = re.compile(r"\b([A-Z]+) is not supported for OCI image format")

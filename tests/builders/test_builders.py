@@ -17,8 +17,9 @@ def test_a_failing_build_step_is_the_recipes_failure():
 @pytest.mark.parametrize("said", ["denied: requested access to the resource is denied",
                                   'error parsing HTTP 401 response body: unexpected end of JSON input: ""',
                                   "dial tcp 10.0.0.1:443: i/o timeout",
-                                  "toomanyrequests: You have reached your pull rate limit."])
-def test_a_build_that_fails_for_want_of_a_registry_is_not_the_recipes(said):
+                                  "toomanyrequests: You have reached your pull rate limit.",
+                                  "Close_Fd sealing memfd copy: Device or resource busy"])
+def test_a_build_that_fails_for_want_of_a_registry_or_the_builder_is_not_the_recipes(said):
     with pytest.raises(BuildError) as failure:
         run(["sh", "-c", f"echo '{said}'; exit 125"], "buildah build", ENV, builds=True)
     assert not isinstance(failure.value, RecipeFailed)
