@@ -1,15 +1,15 @@
 """Running git: one environment policy and one error type for every git
-command privacy-oci runs, from the upstream checks to the commit-back.
+command privacy-oci runs, from the upstream checks to pushing the records.
 
 The policy: git never stops to ask for anything (an unattended job would
 hang), inherits no credential helper (a CI runner's helper hands out the job
 token), and speaks only plain transports whatever a URL asks for (no ext::,
-no fd::). Credentials are given only on purpose, to the commit-back, by an
+no fd::). Credentials are given only on purpose, to the record's push, by an
 askpass helper that reads them from the environment: never on a command
 line, in a URL or in git config.
 
 Upstream checks run git as a plain subprocess, so a hundred concurrent
-``ls-remote`` calls pay no start-up cost; the commit-back's repository work
+``ls-remote`` calls pay no start-up cost; the record's repository work
 goes through GitPython (``Repository``). A push with a token goes out of a
 scratch repository that shares the checkout's objects but none of its
 configuration, nor the user's or the system's: a CI runner points the
@@ -46,9 +46,9 @@ class GitError(StageFailed):
 def environment(base: Mapping[str, str], credentials: tuple[Path, str, str] | None = None,
                 own_helpers: bool = False) -> dict:
     """``base`` under the policy; ``credentials`` (askpass helper, user,
-    token) are what the commit-back authenticates with; ``own_helpers``
+    token) are what the record's push authenticates with; ``own_helpers``
     keeps the credential helpers of a maintainer's own git set-up, for a
-    commit-back given no token."""
+    record pushed without a token."""
     env = {**base, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "SSH_ASKPASS": "true",
            "GIT_ALLOW_PROTOCOL": ALLOWED_PROTOCOLS}
     if not own_helpers:
@@ -127,11 +127,11 @@ def head_of(directory: Path, env: Mapping[str, str]) -> str | None:
 
 
 class Repository:
-    """The project's own checkout, for the commit-back: commits made and
+    """The project's own checkout, for the record: commits made and
     pushed without touching its files or index."""
 
     def __init__(self, root: Path, env: Mapping[str, str]):
-        from git import InvalidGitRepositoryError, NoSuchPathError, Repo  # GitPython: only the commit-back needs it
+        from git import InvalidGitRepositoryError, NoSuchPathError, Repo  # GitPython: only the record needs it
         self.env = env
         try:
             self.repo = Repo(root)

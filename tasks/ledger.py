@@ -67,18 +67,28 @@ class Ledger:
     def attempt(self, service: str, task_name: str, action) -> bool:
         """Run one service's stage so that its failure is the service's
         outcome, not the end of the run: it is reported at once and in the
-        summary, the service's ``verify`` task fails the run, and every other
-        service still runs to the end and is recorded."""
+        summary, the run exits non-zero (the reporter sees to it), and every
+        other service still runs to the end and is recorded."""
+        return self.attempt_all([service], task_name, action)
+
+    def attempt_all(self, services, task_name: str, action) -> bool:
+        """Run a stage of several services (commit-hash records them all at
+        once): its failure is each one's."""
         try:
             action()
         except StageFailed as error:
-            self.fail(service, task_name, str(error))
+            self.fail_all(services, task_name, str(error))
         except Exception as error:  # a bug must not stop the other services either
-            self.fail(service, task_name, "".join(
+            self.fail_all(services, task_name, "".join(
                 traceback.format_exception(type(error), error, error.__traceback__)).strip())
         return True
 
     def fail(self, service: str, task_name: str, message: str) -> None:
+        self.fail_all([service], task_name, message)
+
+    def fail_all(self, services, task_name: str, message: str) -> None:
+        """Record the failure for each of ``services``; say it once."""
         with self._lock:
-            self._outcomes[service].failures[task_name] = message
+            for service in services:
+                self._outcomes[service].failures[task_name] = message
         say(f"FAILED {task_name}: {message}")

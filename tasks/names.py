@@ -51,6 +51,11 @@ def push_manifest_task(service: str) -> str:
     return f"{PUSH_MANIFEST}:{service}"
 
 
+def index_prerequisites(service: str, platforms) -> list[str]:
+    """The tasks a service's index needs done: its fetch and every build."""
+    return [fetch_task(service), *(build_task(service, p) for p in platforms)]
+
+
 def verify_task(service: str) -> str:
     return f"{VERIFY}:{service}"
 

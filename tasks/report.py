@@ -14,7 +14,7 @@ from doit.reporter import ConsoleReporter
 
 from . import graph, names
 from .errors import StageFailed
-from .pipeline import Pipeline
+from .run import Run
 
 LOG_LINES_IN_SUMMARY = 5
 # What became of a service in this run, one word each, furthest first:
@@ -28,12 +28,12 @@ LOG_LINES_IN_SUMMARY = 5
 STATUSES = ("recorded", "published", "up to date", "pending", "held back", "superseded", "failed")
 
 
-def reporter_for(pipeline: Pipeline):
+def reporter_for(run: Run):
     """A doit reporter class (DOIT_CONFIG 'reporter') bound to this run."""
-    class PipelineReporter(ConsoleReporter):
+    class RunReporter(ConsoleReporter):
         def initialize(self, tasks, selected_tasks):
-            pipeline.facts.limit_to(graph.services_selected(pipeline.catalogue, tasks, selected_tasks))
-            pipeline.facts.say_errors = False   # the failed task says it, and the summary
+            run.facts.limit_to(graph.services_selected(run.catalogue, tasks, selected_tasks))
+            run.facts.say_errors = False   # the failed task says it, and the summary
 
         def add_failure(self, task, fail):
             # A task whose dependency failed says nothing the failure has not.
@@ -42,16 +42,14 @@ def reporter_for(pipeline: Pipeline):
 
         def complete_run(self):
             self._show_failed_output()
-            services = service_reports(pipeline)
+            services = service_reports(run)
             if services:
                 text = "\n".join(summary(services)) + "\n"
                 self.outstream.write(text)
-                write_report(services, text, report_path(pipeline))
-            # A stage's failure is recorded rather than raised (so that the
-            # other services go on), and verify turns it into the run's exit
-            # status; a run without verify (doit build:<service>:<arch>, as a
-            # CI build job runs) must fail all the same. doit has saved its
-            # state by now.
+                write_report(services, text, report_path(run))
+            # The one way a run fails: a stage's StageFailed is recorded in
+            # the ledger (so that the other services go on), and here, once
+            # doit has saved its state, it becomes the run's exit status.
             if any(service["errors"] for service in services) and not self.failures:
                 self.outstream.flush()
                 sys.exit(1)
@@ -69,21 +67,21 @@ def reporter_for(pipeline: Pipeline):
                         self.write(f"{'#' * 40}\n{task.name} <{stream}>:\n{text}\n")
             if self.runtime_errors:
                 self.write("#" * 40 + "\nExecution aborted.\n" + "\n".join(self.runtime_errors) + "\n")
-    return PipelineReporter
+    return RunReporter
 
 
-def report_path(pipeline: Pipeline) -> Path:
-    return pipeline.path(pipeline.settings.report_file)
+def report_path(run: Run) -> Path:
+    return run.path(run.settings.report_file)
 
 
-def service_reports(pipeline: Pipeline) -> list[dict]:
+def service_reports(run: Run) -> list[dict]:
     """One entry per service the run looked at; none when it needed no
     facts (``doit build:scribe`` looks at scribe only)."""
     reports = []
-    for service in pipeline.facts.planned():
-        outcome = pipeline.ledger.outcome(service.name)
+    for service in run.facts.planned():
+        outcome = run.ledger.outcome(service.name)
         try:
-            plan = pipeline.facts.plan(service)
+            plan = run.facts.plan(service)
         except StageFailed:
             plan = None
         if outcome.failures:

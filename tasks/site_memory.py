@@ -7,7 +7,7 @@ image, upstream, tracked ref, platforms), what its plan says now (upstream's
 commit, the build inputs, the release tag, whether the index is published,
 the platforms pending or held back, and why), and the code that gathers and
 renders the site. Whether a service is recorded in services.yml is left
-out: the pages job runs in a checkout from before the commit-back, and the
+out: the pages job runs in a checkout from before the record, and the
 site shows the registry, not the record.
 
 The digest is kept as a small OCI artifact (an empty config and layer, as

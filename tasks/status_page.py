@@ -37,7 +37,7 @@ from .catalogue import Service
 from .decide_stale import ServicePlan
 from .errors import StageFailed
 from .facts import Facts
-from .pipeline import Pipeline
+from .run import Run
 from .registry import INDEX_TYPES, RegistryClient, platform_of
 
 TITLE = "privacy-oci images"
@@ -45,11 +45,11 @@ VERSION_ANNOTATION = "org.opencontainers.image.version"
 CREATED_ANNOTATION = "org.opencontainers.image.created"
 
 
-def tasks(pipeline: Pipeline):
+def tasks(run: Run):
     yield {
         "basename": names.STATUS_PAGE,
         "doc": "write the status site (an index, a page and a badge per service) from the registry and the last report",
-        "actions": [(write, [pipeline])],
+        "actions": [(write, [run])],
         "params": [{"name": "remember", "long": "remember", "type": bool, "default": False,
                     "help": "remember in the registry what the site was made from (the job that publishes it)"}],
         # It reports the state of the registry and upstreams now: always run.
@@ -66,38 +66,38 @@ class Published:
     images: dict    # platform -> (digest, size or None)
 
 
-def write(pipeline: Pipeline, remember: bool = False):
-    reports = read_reports(pipeline.path(pipeline.settings.report_file).parent)
+def write(run: Run, remember: bool = False):
+    reports = read_reports(run.path(run.settings.report_file).parent)
     # The site shows the steady state: a retry asked for this run is not it.
-    facts = Facts(pipeline.catalogue, dataclasses.replace(pipeline.settings, retry=False), lambda: pipeline.registry)
+    facts = Facts(run.catalogue, dataclasses.replace(run.settings, retry=False), lambda: run.registry)
     plans: dict[str, ServicePlan | str] = {}
-    for service in pipeline.catalogue.services:
+    for service in run.catalogue.services:
         try:
             plans[service.name] = facts.plan(service)
         except StageFailed as error:
             plans[service.name] = str(error)
-    model = site.Site(TITLE, pipeline.catalogue.image_prefix, facts.now, tuple(
-        service_status(pipeline.registry, facts, service, plans[service.name], reports)
-        for service in pipeline.catalogue.services))
-    directory = pipeline.path(pipeline.settings.site_dir)
+    model = site.Site(TITLE, run.catalogue.image_prefix, facts.now, tuple(
+        service_status(run.registry, facts, service, plans[service.name], reports)
+        for service in run.catalogue.services))
+    directory = run.path(run.settings.site_dir)
     put_in_place(site.files(model), directory)
     states = ", ".join(f"{s.name} {s.state}" for s in model.services)
     print(f"status-page: {len(model.services)} service(s) ({states}); the site is in {directory}, "
           f"its index {directory / 'index.html'}")
     if remember:
-        remember_inputs(pipeline, plans)
+        remember_inputs(run, plans)
     return True
 
 
-def remember_inputs(pipeline: Pipeline, plans: dict) -> None:
+def remember_inputs(run: Run, plans: dict) -> None:
     unknown = [name for name, plan in plans.items() if isinstance(plan, str)]
     if unknown:
         print(f"status-page: not remembered as up to date ({', '.join(unknown)} could not be asked): "
               "the next tick writes the site again")
         return
     try:
-        site_memory.remember(pipeline.registry, pipeline.catalogue.image_prefix,
-                             site_memory.inputs_digest(pipeline.catalogue, plans))
+        site_memory.remember(run.registry, run.catalogue.image_prefix,
+                             site_memory.inputs_digest(run.catalogue, plans))
     except StageFailed as error:
         print(f"status-page: what the site was made from could not be remembered ({error}): "
               "the next tick writes it again")

@@ -22,6 +22,9 @@ from sandbox.site_samples import sample_site
 from tasks import site
 from tasks.status_page import put_in_place
 
+# The real tier: a real browser.
+pytestmark = pytest.mark.real
+
 PHONE = (375, 740)
 NARROWEST = (320, 640)
 

@@ -2,6 +2,8 @@
 nothing, and the world it leaves can be used again as its last lines say."""
 from __future__ import annotations
 
+import pytest
+
 import re
 import subprocess
 import sys
@@ -9,6 +11,9 @@ import time
 from pathlib import Path
 
 import requests
+
+# The real tier: the whole demo.
+pytestmark = pytest.mark.real
 
 
 def test_the_demo_publishes_and_its_world_can_be_used_again_as_it_says(tmp_path):

@@ -22,7 +22,7 @@ from .runtimes import select as select_runtime
 DOCKER_HUB_LOGIN = "docker.io"
 
 
-class Pipeline:
+class Run:
     def __init__(self, root: Path, catalogue: Catalogue, settings):
         self.root = Path(root)
         self.catalogue = catalogue
