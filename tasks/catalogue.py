@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import urlsplit
 
 from ruamel.yaml import YAML
@@ -204,7 +204,7 @@ def _image_prefix(value, where, environ) -> str:
     unknown = [name for name in used if name not in PREFIX_VARIABLES]
     if unknown:
         raise CatalogueError(f"{field}: ${{{unknown[0]}}} may not be used there; an image prefix may name only "
-                             f"{', '.join('${%s}' % name for name in PREFIX_VARIABLES)}")
+                             f"{', '.join('${' + name + '}' for name in PREFIX_VARIABLES)}")
     missing = [name for name in used if not environ.get(name)]
     if missing:
         raise CatalogueError(f"{field}: environment variable {missing[0]} is not set (it is used in {value!r})")

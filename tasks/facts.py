@@ -70,7 +70,8 @@ class Facts:
                           and (self._scope is None or s.name in self._scope or s is service)]
                 self._resolve_upstreams(wanted)  # meanwhile the threads look up base images
                 with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_REGISTRY_CHECKS, len(wanted))) as pool:
-                    self._plans.update(zip((s.name for s in wanted), pool.map(self._plan_or_error, wanted)))
+                    plans = pool.map(self._plan_or_error, wanted)
+                    self._plans.update(zip((s.name for s in wanted), plans, strict=True))
         plan = self._plans[service.name]
         if isinstance(plan, StageFailed):
             raise plan

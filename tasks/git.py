@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import stat
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import StageFailed

@@ -14,8 +14,8 @@ from .builders import PlatformManifest
 from .catalogue import Service
 from .decide_stale import ServicePlan
 from .errors import StageFailed
-from .run import Run
 from .registry import OCI_INDEX, platform_of
+from .run import Run
 
 
 def tasks(run: Run):

@@ -17,7 +17,6 @@ from .remote import CatalogueRemote
 from .runtimes import Runtime
 from .runtimes import select as select_runtime
 
-
 # What `docker login` and `buildah login` call Docker Hub.
 DOCKER_HUB_LOGIN = "docker.io"
 

@@ -24,11 +24,10 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from .catalogue import StartCheck
-from .errors import StageFailed
 from .runtimes import Runtime, RuntimeFailed
 
 SETTLE_SECONDS = 2.0

@@ -37,8 +37,8 @@ from .catalogue import Service
 from .decide_stale import ServicePlan
 from .errors import StageFailed
 from .facts import Facts
-from .run import Run
 from .registry import INDEX_TYPES, RegistryClient, platform_of
+from .run import Run
 
 TITLE = "privacy-oci images"
 VERSION_ANNOTATION = "org.opencontainers.image.version"

@@ -6,9 +6,9 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Mapping
 
 from . import decide_stale, git
 from .git import GitError

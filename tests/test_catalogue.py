@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.minimal_project import CATALOGUE as GOOD, assert_stopped_before_any_work, doit_in, project_folder
+from sandbox.minimal_project import CATALOGUE as GOOD
+from sandbox.minimal_project import assert_stopped_before_any_work, doit_in, project_folder
 from tasks.catalogue import CatalogueError, load
 
 PROJECT = Path(__file__).resolve().parent.parent

@@ -12,9 +12,9 @@ from sandbox.demo import DEB_CACHE
 from tasks import names
 from tasks.builders import PlatformManifest
 from tasks.catalogue import Catalogue, Service
-from tasks.run import Run
 from tasks.push_manifest import image_index
 from tasks.registry import OCI_INDEX, OCI_MANIFEST
+from tasks.run import Run
 from tasks.settings import Settings
 
 COMMIT, INPUTS = "c" * 40, "d" * 16

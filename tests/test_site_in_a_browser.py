@@ -9,7 +9,6 @@ colour scheme, contrast included."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import urlopen
 

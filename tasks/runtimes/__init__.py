@@ -13,8 +13,8 @@ import importlib
 import shutil
 import subprocess
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from ..errors import StageFailed
 

@@ -2,14 +2,13 @@
 nothing, and the world it leaves can be used again as its last lines say."""
 from __future__ import annotations
 
-import pytest
-
 import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 # The real tier: the whole demo.
