@@ -7,10 +7,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from doit.exceptions import UnmetDependency
+from doit.exceptions import BaseFail, UnmetDependency
 from doit.reporter import ConsoleReporter
+from doit.task import Task
 
 from . import graph, names
 from .errors import StageFailed
@@ -28,19 +31,19 @@ LOG_LINES_IN_SUMMARY = 5
 STATUSES = ("recorded", "published", "up to date", "pending", "held back", "superseded", "failed")
 
 
-def reporter_for(run: Run):
+def reporter_for(run: Run) -> type[ConsoleReporter]:
     """A doit reporter class (DOIT_CONFIG 'reporter') bound to this run."""
-    class RunReporter(ConsoleReporter):
-        def initialize(self, tasks, selected_tasks):
+    class RunReporter(ConsoleReporter):  # type: ignore[misc]  # (doit has no types)
+        def initialize(self, tasks: Mapping[str, Task], selected_tasks: list[str] | None) -> None:
             run.facts.limit_to(graph.services_selected(run.catalogue, tasks, selected_tasks))
             run.facts.say_errors = False   # the failed task says it, and the summary
 
-        def add_failure(self, task, fail):
+        def add_failure(self, task: Task, fail: BaseFail) -> None:
             # A task whose dependency failed says nothing the failure has not.
             if not isinstance(fail, UnmetDependency):
                 super().add_failure(task, fail)
 
-        def complete_run(self):
+        def complete_run(self) -> None:
             self._show_failed_output()
             services = service_reports(run)
             if services:
@@ -54,7 +57,7 @@ def reporter_for(run: Run):
                 self.outstream.flush()
                 sys.exit(1)
 
-        def _show_failed_output(self):
+        def _show_failed_output(self) -> None:
             """What a failed task printed, as doit shows it, without the
             empty blocks."""
             for result in self.failures:
@@ -74,7 +77,7 @@ def report_path(run: Run) -> Path:
     return run.path(run.settings.report_file)
 
 
-def service_reports(run: Run) -> list[dict]:
+def service_reports(run: Run) -> list[dict[str, Any]]:
     """One entry per service the run looked at; none when it needed no
     facts (``doit build:scribe`` looks at scribe only)."""
     reports = []
@@ -107,7 +110,7 @@ def service_reports(run: Run) -> list[dict]:
             "recorded": outcome.recorded,
             "platforms": dict(outcome.built),
             "index_digest": outcome.index_digest,
-            "tags": list(names.index_tags(plan.commit, plan.version)) if outcome.index_digest else [],
+            "tags": list(names.index_tags(plan.commit, plan.version)) if outcome.index_digest and plan else [],
             "errors": dict(outcome.failures),
             "superseded": outcome.superseded,
             "start_checks": {platform: {"passed": result.passed, "result": result.what,
@@ -121,8 +124,8 @@ def service_reports(run: Run) -> list[dict]:
     return reports
 
 
-def summary(reports: list[dict]) -> list[str]:
-    rows = []
+def summary(reports: list[dict[str, Any]]) -> list[str]:
+    rows: list[tuple[str, str, str, str, list[str]]] = []
     for report in reports:
         details = []
         if report["platforms"]:
@@ -140,8 +143,8 @@ def summary(reports: list[dict]) -> list[str]:
         rows.append((report["service"], commit, report["status"], "; ".join(details), logs))
     width = max(len(row[0]) for row in rows)
     lines = ["", "privacy-oci summary:"]
-    for name, commit, status, details, logs in rows:
-        lines.append(f"  {name:<{width}}  {commit:<12}  {status:<10}  {details}".rstrip())
+    for name, commit, status, said, logs in rows:
+        lines.append(f"  {name:<{width}}  {commit:<12}  {status:<10}  {said}".rstrip())
         lines += [f"  {'':<{width}}  {'':<12}  {'':<10}    {line}" for line in logs]
     counts = ", ".join(f"{count} {status}" for status in STATUSES
                        for count in [sum(r["status"] == status for r in reports)] if count)
@@ -150,7 +153,7 @@ def summary(reports: list[dict]) -> list[str]:
     return lines
 
 
-def write_report(reports: list[dict], summary_text: str, path: Path) -> None:
+def write_report(reports: list[dict[str, Any]], summary_text: str, path: Path) -> None:
     """The JSON report at ``path``, and the summary beside it (``.txt``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     for target, text in ((path, json.dumps({"services": reports}, indent=2) + "\n"),
