@@ -11,7 +11,9 @@ are not tried again on every tick.
 and checks its index, without recording it."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from operator import attrgetter
+from typing import Any
 
 from . import failure_memory, graph, names, start_check
 from .builders import BuildRequest, RecipeFailed
@@ -22,7 +24,7 @@ from .ledger import say
 from .run import Run
 
 
-def tasks(run: Run):
+def tasks(run: Run) -> Iterator[dict[str, Any]]:
     for service in run.catalogue.services:
         yield {
             "basename": names.build_group(service.name),
@@ -42,9 +44,13 @@ def tasks(run: Run):
                     service.name, names.build_task(service.name, platform),
                     lambda s=service, p=platform: build(run, s, p)])],
                 "task_dep": [fetch],
-                "uptodate": [graph.uptodate(run, lambda plan, p=platform: p in plan.pending_platforms, service,
-                                            after=[fetch])],
+                "uptodate": [graph.uptodate(run, _pending(platform), service, after=[fetch])],
             }
+
+
+def _pending(platform: str) -> graph.PlanCheck:
+    """Whether a plan has ``platform`` still to build."""
+    return lambda plan: platform in plan.pending_platforms
 
 
 def labels(service: Service, commit: str) -> tuple[tuple[str, str], ...]:

@@ -19,7 +19,9 @@ from __future__ import annotations
 import codecs
 import io
 import re
+from collections.abc import Iterator, Mapping
 from operator import attrgetter
+from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -36,7 +38,7 @@ SKIP_CI = "[skip ci]"
 PUSH_ATTEMPTS = 5
 
 
-def tasks(run: Run):
+def tasks(run: Run) -> Iterator[dict[str, Any]]:
     yield {
         "basename": names.COMMIT_HASH,
         "doc": "record the published upstream commits in services.yml and push a [skip ci] commit",
@@ -137,12 +139,12 @@ def _yaml() -> YAML:
     return yaml
 
 
-def _same_record(entry, record: Record) -> bool:
+def _same_record(entry: Mapping[str, Any], record: Record) -> bool:
     return (entry.get("commit") == record.commit and entry.get("inputs") == record.inputs
             and dict(entry.get("bases") or {}) == dict(record.bases))
 
 
-def _take_trailing_comment(node):
+def _take_trailing_comment(node: object) -> CommentToken | None:
     """Detach the full-line comments ruamel keeps after a mapping's last
     value (often the heading of the next service), so that a key added at the
     end goes above them rather than below. A comment on the value's own line

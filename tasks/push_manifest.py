@@ -3,11 +3,13 @@ OCI image index over them, annotated, put over the distribution API (so no
 builder is needed) under the short upstream commit, then, unless a newer
 state is already published, under the release tag and ``latest``: pushed
 last, as it marks the index as done."""
-from __future__ import annotations
+from __future__ import annotations as _annotations  # (the name is taken: annotations() below)
 
 import json
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from operator import attrgetter
+from typing import Any
 
 from . import decide_stale, graph, names
 from .builders import PlatformManifest
@@ -18,7 +20,7 @@ from .registry import OCI_INDEX, platform_of
 from .run import Run
 
 
-def tasks(run: Run):
+def tasks(run: Run) -> Iterator[dict[str, Any]]:
     yield from graph.service_tasks(
         run, names.PUSH_MANIFEST, "push {service}'s multi-arch image index once all its platforms are built",
         attrgetter("needs_index"), lambda service: push(run, service),
@@ -39,7 +41,7 @@ def image_index(manifests: list[PlatformManifest], annotations: dict[str, str]) 
     """An OCI image index over platform manifests already in the repository;
     a platform pushed as an index of its own (the image and its attestation
     manifests) brings its entries as they are."""
-    entries = []
+    entries: list[dict[str, Any]] = []
     for manifest in manifests:
         if manifest.entries:
             entries.extend(manifest.entries)
@@ -60,7 +62,8 @@ def push(run: Run, service: Service) -> None:
     if missing:
         raise StageFailed(f"index not pushed: no image yet for {', '.join(missing)}")
     repository = run.image(service)
-    body = image_index(list(found.values()), annotations(service, plan, datetime.now(timezone.utc)))
+    body = image_index([manifest for manifest in found.values() if manifest is not None],   # (none is missing)
+                       annotations(service, plan, datetime.now(timezone.utc)))
     commit_tag, *moving_tags = names.index_tags(plan.commit, plan.version)
     digest = run.registry.put_manifest(repository, commit_tag, body, OCI_INDEX)
     print(f"{service.name}: pushed index {digest} as {repository}:{commit_tag}")

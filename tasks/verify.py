@@ -6,7 +6,9 @@ not a failure. ``doit build:<service>`` ends here; in a full run the other
 services go on to be recorded all the same."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from operator import attrgetter
+from typing import Any
 
 from . import graph, names
 from .catalogue import Service
@@ -14,7 +16,7 @@ from .errors import StageFailed
 from .run import Run
 
 
-def tasks(run: Run):
+def tasks(run: Run) -> Iterator[dict[str, Any]]:
     yield from graph.service_tasks(
         run, names.VERIFY, "check that {service}'s index is published for its current commit",
         attrgetter("needs_index"), lambda service: verify(run, service),
