@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from . import names
@@ -39,7 +40,7 @@ def repository(image_prefix: str) -> str:
     return f"{image_prefix}/{names.STATUS_PAGE}"
 
 
-def inputs_digest(catalogue: Catalogue, plans: dict[str, ServicePlan]) -> str:
+def inputs_digest(catalogue: Catalogue, plans: Mapping[str, ServicePlan]) -> str:
     """The digest of what the site is made from, for these plans (one per
     service of the catalogue)."""
     here = Path(__file__).parent
