@@ -31,7 +31,7 @@ LOG_LINES_IN_SUMMARY = 5
 STATUSES = ("recorded", "published", "up to date", "pending", "held back", "superseded", "failed")
 
 
-def reporter_for(run: Run) -> type[ConsoleReporter]:
+def reporter_for(run: Run) -> Any:   # a ConsoleReporter class: doit has no types
     """A doit reporter class (DOIT_CONFIG 'reporter') bound to this run."""
     class RunReporter(ConsoleReporter):  # type: ignore[misc]  # (doit has no types)
         def initialize(self, tasks: Mapping[str, Task], selected_tasks: list[str] | None) -> None:
