@@ -8,14 +8,14 @@ from pathlib import Path
 from tasks import build, commit_hash, fan_out, fetch_upstream, names, push_manifest, report, status_page, verify
 from tasks.catalogue import load
 from tasks.errors import ConfigurationError
-from tasks.pipeline import Pipeline
+from tasks.run import Run
 from tasks.settings import Settings
 
 ROOT = Path(__file__).resolve().parent
 
 try:
     SETTINGS = Settings.from_environ(os.environ)
-    PIPELINE = Pipeline(ROOT, load(ROOT / "services.yml", SETTINGS.environ), SETTINGS)
+    RUN = Run(ROOT, load(ROOT / "services.yml", SETTINGS.environ), SETTINGS)
 except ConfigurationError as error:
     sys.exit(f"privacy-oci: {error}")
 
@@ -23,40 +23,40 @@ DOIT_CONFIG = {
     # A plain-file state backend: it survives a CI cache and a change of
     # Python build, and is only ever a speed-up.
     "backend": "json",
-    "dep_file": str(PIPELINE.path(SETTINGS.state_file)),
-    # Tasks share one in-process view of the run (see tasks/pipeline.py).
+    "dep_file": str(RUN.path(SETTINGS.state_file)),
+    # Tasks share one in-process view of the run (see tasks/run.py).
     "par_type": "thread",
     # One service's failure must not stop the others.
     "continue": True,
-    "reporter": report.reporter_for(PIPELINE),
-    "default_tasks": names.default_tasks(PIPELINE.catalogue.services),
+    "reporter": report.reporter_for(RUN),
+    "default_tasks": names.default_tasks(RUN.catalogue.services),
 }
 Path(DOIT_CONFIG["dep_file"]).parent.mkdir(parents=True, exist_ok=True)
 
 
 def task_fetch_upstream():
-    yield from fetch_upstream.tasks(PIPELINE)
+    yield from fetch_upstream.tasks(RUN)
 
 
 def task_build():
-    yield from build.tasks(PIPELINE)
+    yield from build.tasks(RUN)
 
 
 def task_push_manifest():
-    yield from push_manifest.tasks(PIPELINE)
+    yield from push_manifest.tasks(RUN)
 
 
 def task_verify():
-    yield from verify.tasks(PIPELINE)
+    yield from verify.tasks(RUN)
 
 
 def task_commit_hash():
-    yield from commit_hash.tasks(PIPELINE)
+    yield from commit_hash.tasks(RUN)
 
 
 def task_fan_out():
-    yield from fan_out.tasks(PIPELINE)
+    yield from fan_out.tasks(RUN)
 
 
 def task_status_page():
-    yield from status_page.tasks(PIPELINE)
+    yield from status_page.tasks(RUN)

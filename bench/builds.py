@@ -147,7 +147,7 @@ def run() -> list[tuple[str, str, str, str]]:
                            ).doit("-n", "2", "build:app:amd64", "build:app:arm64")
             ratios.append(both / max(alone.values()))
             details.append((both, alone["amd64"], alone["arm64"]))
-        both, amd64, arm64 = (statistics.median(values) for values in zip(*details))
+        both, amd64, arm64 = (statistics.median(values) for values in zip(*details, strict=True))
         rows.append(("P4", "two platforms in parallel / slowest platform alone",
                      f"{statistics.median(ratios):.2f}x ({both:.1f} s / max({amd64:.1f} s, {arm64:.1f} s))",
                      "<= 1.2x"))

@@ -184,7 +184,8 @@ def p9(directory: Path, base: str, ticks: int = P9_TICKS, ticks_without_memory: 
         heavy, calls, seconds, tried, shapes = hourly(ticks)
         builds = buildah_builds(calls)
         with_memory = (f"{heavy} heavy job(s), {len(builds)} buildah build call(s), {len(calls)} buildah call(s) in "
-                       f"all in {ticks} ticks, tried at hours {', '.join(map(str, tried))} ({described(shapes, seconds)})")
+                       f"all in {ticks} ticks, tried at hours {', '.join(map(str, tried))} "
+                       f"({described(shapes, seconds)})")
 
         heavy_r, calls_r, seconds_r, _, shapes_r = hourly(ticks_without_memory, PRIVACY_OCI_RETRY="true")
         builds_r = buildah_builds(calls_r)

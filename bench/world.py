@@ -46,7 +46,7 @@ class GitDaemons:
         self.processes = [subprocess.Popen(
             ["git", "daemon", "--reuseaddr", "--export-all", "--verbose", f"--base-path={base_path}",
              "--listen=127.0.0.1", f"--port={port}"], stderr=log.open("w"), stdout=subprocess.DEVNULL)
-            for port, log in zip(self.ports, self.logs)]
+            for port, log in zip(self.ports, self.logs, strict=True)]
         deadline = time.monotonic() + 10
         waiting = list(self.ports)
         while waiting and time.monotonic() < deadline:

@@ -1,5 +1,5 @@
 """A repository of this project's kind (dodo.py, services.yml, Dockerfiles),
-with a bare remote to commit back to: what a maintainer's fork is."""
+with a bare remote the records are pushed to: what a maintainer's fork is."""
 from __future__ import annotations
 
 import json

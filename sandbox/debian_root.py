@@ -85,7 +85,7 @@ class Root:
         self.path = Path(tempfile.mkdtemp(prefix="debian-root-"))
         self._mounted: list[Path] = []
 
-    def __enter__(self) -> "Root":
+    def __enter__(self) -> Root:
         try:
             _check(["tar", "-C", str(self.path), "-xf", str(self.tar)], "tar")
             shutil.copy("/etc/resolv.conf", self.path / "etc/resolv.conf")
@@ -112,7 +112,7 @@ class Root:
         """``/bin/sh -c script`` in the root, in ``cwd``, as ``user`` (uid:gid)."""
         command = ["chroot", *([f"--userspec={user}"] if user else []), str(self.path),
                    "/usr/bin/env", "-i", *(f"{k}={v}" for k, v in {**IMAGE_ENV, **(env or {})}.items()),
-                   "/bin/sh", "-c", f'cd "$0" && exec /bin/sh -c "$1"', cwd, script]
+                   "/bin/sh", "-c", 'cd "$0" && exec /bin/sh -c "$1"', cwd, script]
         result = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                                 timeout=TIMEOUT_SECONDS)
         if check and result.returncode != 0:

@@ -23,7 +23,8 @@ class DockerHub(Closing):
         directory = Path(directory)
         self.token_service = TokenService(directory, Policy(anonymous_pull=True), SERVICE, ISSUER, address=auth_address)
         self.tokens = self.token_service.tokens
-        self.registry = LocalRegistry(directory / "registry", address=address, token_auth=self.token_service.registry_auth)
+        self.registry = LocalRegistry(directory / "registry", address=address,
+                                      token_auth=self.token_service.registry_auth)
         try:
             self.registry.start()
         except Exception:

@@ -19,14 +19,21 @@ services:
 """
 
 
-def doit_in(folder: Path, catalogue: str | bytes, env_extra=None, *args) -> subprocess.CompletedProcess:
-    """The real ``doit`` in ``folder``, holding dodo.py, ``catalogue`` as
-    services.yml (text, or the file's bytes) and one Dockerfile."""
+def project_folder(folder: Path, catalogue: str | bytes) -> Path:
+    """``folder`` holding dodo.py, ``catalogue`` as services.yml (text, or
+    the file's bytes) and one Dockerfile."""
     (folder / "dodo.py").write_text((PROJECT_ROOT / "dodo.py").read_text())
     (folder / "services.yml").write_bytes(catalogue if isinstance(catalogue, bytes) else catalogue.encode())
     dockerfile = folder / "Dockerfiles" / "scribe" / "Dockerfile"
     dockerfile.parent.mkdir(parents=True, exist_ok=True)
     dockerfile.write_text("FROM scratch\n")
+    return folder
+
+
+def doit_in(folder: Path, catalogue: str | bytes, env_extra=None, *args) -> subprocess.CompletedProcess:
+    """The real ``doit`` in ``folder``, made a project of ``catalogue``
+    (``project_folder``)."""
+    project_folder(folder, catalogue)
     env = {"PATH": "/usr/bin:/bin:" + str(Path(sys.executable).parent), **(env_extra or {})}
     return subprocess.run([sys.executable, "-m", "doit", *args], cwd=folder,
                           capture_output=True, text=True, env=env)

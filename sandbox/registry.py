@@ -69,7 +69,7 @@ class LocalRegistry:
             text += TOKEN_AUTH.format(**vars(self.token_auth))
         return text
 
-    def start(self) -> "LocalRegistry":
+    def start(self) -> LocalRegistry:
         self.storage.mkdir(parents=True, exist_ok=True)
         config = self.directory / "config.yml"
         config.write_text(self.config())

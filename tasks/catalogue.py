@@ -9,9 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import urlsplit
 
 from ruamel.yaml import YAML
@@ -160,7 +160,7 @@ def load(path: Path, environ: Mapping[str, str]) -> Catalogue:
     return validate(document, path, environ)
 
 
-def validate(document, path: Path, environ: Mapping[str, str]) -> Catalogue:
+def validate(document: object, path: Path, environ: Mapping[str, str]) -> Catalogue:
     where = path.name
     if not isinstance(document, dict):
         raise CatalogueError(f"{where}: the catalogue must be a mapping with 'image_prefix' and 'services'")
@@ -180,7 +180,7 @@ def validate(document, path: Path, environ: Mapping[str, str]) -> Catalogue:
                      runner_tags=_runner_tags(document.get("runner_tags"), f"{where}: field 'runner_tags'"))
 
 
-def _runner_tags(value, field) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def _runner_tags(value: object, field: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     if value is None:
         return ()
     if not isinstance(value, dict):
@@ -195,7 +195,7 @@ def _runner_tags(value, field) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple(tags)
 
 
-def _image_prefix(value, where, environ) -> str:
+def _image_prefix(value: object, where: str, environ: Mapping[str, str]) -> str:
     field = f"{where}: field 'image_prefix'"
     if not isinstance(value, str) or not value.strip():
         raise CatalogueError(f"{field} must be a registry path such as "
@@ -204,7 +204,7 @@ def _image_prefix(value, where, environ) -> str:
     unknown = [name for name in used if name not in PREFIX_VARIABLES]
     if unknown:
         raise CatalogueError(f"{field}: ${{{unknown[0]}}} may not be used there; an image prefix may name only "
-                             f"{', '.join('${%s}' % name for name in PREFIX_VARIABLES)}")
+                             f"{', '.join('${' + name + '}' for name in PREFIX_VARIABLES)}")
     missing = [name for name in used if not environ.get(name)]
     if missing:
         raise CatalogueError(f"{field}: environment variable {missing[0]} is not set (it is used in {value!r})")
@@ -217,7 +217,7 @@ def _image_prefix(value, where, environ) -> str:
     return expanded
 
 
-def _service(name: str, settings, where: str, repo_root: Path, local: bool) -> Service:
+def _service(name: str, settings: object, where: str, repo_root: Path, local: bool) -> Service:
     at = f"{where}: service '{name}'"
     if not SERVICE_NAME.fullmatch(name):
         raise CatalogueError(f"{at}: invalid service name; use lower-case letters, digits "
@@ -297,7 +297,7 @@ def check_git_url(value, field, local: bool = False) -> str:
     return url
 
 
-def _check_tag_pattern(pattern, field):
+def _check_tag_pattern(pattern: object, field: str) -> None:
     if not isinstance(pattern, str) or not pattern:
         raise CatalogueError(f"{field} must be 'semver' or a regular expression for tag names")
     if pattern != "semver":
@@ -307,14 +307,14 @@ def _check_tag_pattern(pattern, field):
             raise CatalogueError(f"{field}: {pattern!r} is not a regular expression: {error}") from None
 
 
-def _check_platform(platform, field):
+def _check_platform(platform: object, field: str) -> None:
     match = PLATFORM.fullmatch(platform) if isinstance(platform, str) else None
     if not match or match["os"] not in KNOWN_OS or match["arch"] not in KNOWN_ARCH:
         raise CatalogueError(f"{field}: {platform!r} is not a platform; use os/arch[/variant] "
                              f"with os in {_names(KNOWN_OS)} and arch in {_names(KNOWN_ARCH)}")
 
 
-def _repository_file(value, field, repo_root: Path) -> Path:
+def _repository_file(value: object, field: str, repo_root: Path) -> Path:
     if not isinstance(value, str) or not value.strip():
         raise CatalogueError(f"{field} must be a path relative to the repository")
     candidate = Path(value)
@@ -327,7 +327,7 @@ def _repository_file(value, field, repo_root: Path) -> Path:
     return resolved
 
 
-def _start_check(value, field, repo_root: Path) -> StartCheck:
+def _start_check(value: object, field: str, repo_root: Path) -> StartCheck:
     if value is None:
         return StartCheck()
     if not isinstance(value, dict):
@@ -362,7 +362,7 @@ def _start_check(value, field, repo_root: Path) -> StartCheck:
                       companions=tuple(_companion(c, f"{field}: companion {i + 1}") for i, c in enumerate(companions)))
 
 
-def _companion(value, field) -> Companion:
+def _companion(value: object, field: str) -> Companion:
     if not isinstance(value, dict) or "image" not in value or set(value) - COMPANION_KEYS:
         raise CatalogueError(f"{field} must be a mapping with 'image' and optional 'env', 'command'")
     image = value["image"]
@@ -375,11 +375,11 @@ def _companion(value, field) -> Companion:
                      command=tuple(_single_line(word, f"{field}: 'command'") for word in command))
 
 
-def _environment(value, field) -> tuple[tuple[str, str], ...]:
+def _environment(value: object, field: str) -> tuple[tuple[str, str], ...]:
     return _settings(value, field, "an environment variable name")
 
 
-def _files(value, field, repo_root: Path) -> tuple[tuple[str, Path], ...]:
+def _files(value: object, field: str, repo_root: Path) -> tuple[tuple[str, Path], ...]:
     if value is None:
         return ()
     if not isinstance(value, dict):
@@ -392,17 +392,17 @@ def _files(value, field, repo_root: Path) -> tuple[tuple[str, Path], ...]:
     return tuple(files)
 
 
-def _single_line(value: str, field) -> str:
+def _single_line(value: str, field: str) -> str:
     if "\n" in value or "\r" in value or "\0" in value:
         raise CatalogueError(f"{field} must be a single line")
     return value
 
 
-def _build_args(value, field) -> tuple[tuple[str, str], ...]:
+def _build_args(value: object, field: str) -> tuple[tuple[str, str], ...]:
     return _settings(value, field, "a build-arg name (letters, digits, '_')")
 
 
-def _settings(value, field, what: str) -> tuple[tuple[str, str], ...]:
+def _settings(value: object, field: str, what: str) -> tuple[tuple[str, str], ...]:
     """NAME: value pairs (build arguments, environment variables), each
     value a single line."""
     if value is None:
@@ -419,7 +419,7 @@ def _settings(value, field, what: str) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def parse_record(value, field) -> Record | None:
+def parse_record(value: object, field: str) -> Record | None:
     """The ``published`` field of a service, as commit-hash writes it."""
     if value is None:
         return None
@@ -436,5 +436,5 @@ def parse_record(value, field) -> Record | None:
     return Record(commit, inputs, tuple((str(image), digest) for image, digest in bases.items()))
 
 
-def _names(keys) -> str:
+def _names(keys: Iterable[object]) -> str:
     return ", ".join(sorted(map(str, keys)))

@@ -19,9 +19,10 @@ from __future__ import annotations
 import codecs
 import io
 import re
+from collections.abc import Iterator, Mapping
 from operator import attrgetter
+from typing import Any
 
-from doit.exceptions import TaskFailed
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.tokens import CommentToken
@@ -30,61 +31,71 @@ from . import decide_stale, graph, names
 from .catalogue import Record
 from .errors import StageFailed
 from .git import GitError
-from .pipeline import Pipeline
+from .run import Run
 
 # GitLab skips pipelines for pushes whose commit message contains this.
 SKIP_CI = "[skip ci]"
 PUSH_ATTEMPTS = 5
 
 
-def tasks(pipeline: Pipeline):
+def tasks(run: Run) -> Iterator[dict[str, Any]]:
     yield {
         "basename": names.COMMIT_HASH,
         "doc": "record the published upstream commits in services.yml and push a [skip ci] commit",
-        "actions": [(record, [pipeline])],
+        # Its failure (a refused push, a registry out of reach) is that of
+        # every service it was to record, as any stage's is of its service.
+        "actions": [(lambda: run.ledger.attempt_all(to_record(run), names.COMMIT_HASH, lambda: record(run)), [])],
         # After every index push, whatever its outcome: a failed service must
         # not keep the others from being recorded.
-        "task_dep": [names.push_manifest_task(s.name) for s in pipeline.catalogue.services],
-        "uptodate": [graph.uptodate(pipeline, attrgetter("needs_record"))],
+        "task_dep": [names.push_manifest_task(s.name) for s in run.catalogue.services],
+        "uptodate": [graph.uptodate(run, attrgetter("needs_record"))],
         "verbosity": 2,
     }
 
 
-def published_now(pipeline: Pipeline) -> dict[str, Record]:
+def published_now(run: Run) -> dict[str, Record]:
     """Services not yet recorded whose index the registry now holds, with the
     record to write."""
     published = {}
-    for service in pipeline.catalogue.services:
+    for service in run.catalogue.services:
         try:
-            plan = pipeline.facts.plan(service)
+            plan = run.facts.plan(service)
         except StageFailed:
             continue
-        if not plan.recorded and pipeline.facts.index_published(service, plan.commit, plan.inputs):
+        if not plan.recorded and run.facts.index_published(service, plan.commit, plan.inputs):
             published[service.name] = plan.record
     return published
 
 
-def record(pipeline: Pipeline):
-    try:
-        published = published_now(pipeline)
-        if not published:
-            print("commit-hash: nothing newly published to record")
-            return True
-        record_on_remote(pipeline, published)
-    except GitError as error:
-        return TaskFailed(f"commit-hash: {error}")
-    return True
+def to_record(run: Run) -> list[str]:
+    """The services this run means to record: a failure of commit-hash is theirs."""
+    names_ = []
+    for service in run.facts.planned():
+        try:
+            if run.facts.plan(service).needs_record:
+                names_.append(service.name)
+        except StageFailed:
+            continue
+    return names_
 
 
-def record_on_remote(pipeline: Pipeline, published: dict[str, Record]) -> None:
-    remote = pipeline.remote
-    services = {service.name: service for service in pipeline.catalogue.services}
+def record(run: Run) -> None:
+    published = published_now(run)
+    if not published:
+        print("commit-hash: nothing newly published to record")
+        return
+    record_on_remote(run, published)
+
+
+def record_on_remote(run: Run, published: dict[str, Record]) -> None:
+    remote = run.remote
+    services = {service.name: service for service in run.catalogue.services}
     upstream_now = {}
     for name in published:
         try:
-            upstream_now[name] = pipeline.facts.upstream_now(services[name])
+            upstream_now[name] = run.facts.upstream_now(services[name])
         except StageFailed as error:
-            pipeline.ledger.fail(name, names.COMMIT_HASH, f"not recorded, upstream cannot be checked: {error}")
+            run.ledger.fail(name, names.COMMIT_HASH, f"not recorded, upstream cannot be checked: {error}")
     parent, pushed = remote.start, None
     for _ in range(PUSH_ATTEMPTS):
         records_there = remote.records(parent)
@@ -94,8 +105,8 @@ def record_on_remote(pipeline: Pipeline, published: dict[str, Record]) -> None:
                                                 services[name].published, records_there.get(name), published[name])
             if reason is None:
                 to_write[name] = published[name]
-            elif not pipeline.ledger.outcome(name).superseded:
-                pipeline.ledger.superseded(name, reason)
+            elif not run.ledger.outcome(name).superseded:
+                run.ledger.superseded(name, reason)
         content, written = rewrite(remote.text(parent), to_write)
         if not written:
             print(f"commit-hash: {remote.remote} {remote.branch} has nothing new to record")
@@ -106,7 +117,7 @@ def record_on_remote(pipeline: Pipeline, published: dict[str, Record]) -> None:
         if remote.push(commit):
             pushed = commit
             for name in written:
-                pipeline.ledger.recorded(name)
+                run.ledger.recorded(name)
                 print(f"commit-hash: recorded {name} at {to_write[name].commit}")
             print(f"commit-hash: pushed {commit[:12]} to {remote.remote} {remote.branch}")
             break
@@ -128,12 +139,12 @@ def _yaml() -> YAML:
     return yaml
 
 
-def _same_record(entry, record: Record) -> bool:
+def _same_record(entry: Mapping[str, Any], record: Record) -> bool:
     return (entry.get("commit") == record.commit and entry.get("inputs") == record.inputs
             and dict(entry.get("bases") or {}) == dict(record.bases))
 
 
-def _take_trailing_comment(node):
+def _take_trailing_comment(node: object) -> CommentToken | None:
     """Detach the full-line comments ruamel keeps after a mapping's last
     value (often the heading of the next service), so that a key added at the
     end goes above them rather than below. A comment on the value's own line

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,10 +27,10 @@ from .catalogue import Record
 from .names import INPUTS_ANNOTATION, REVISION_ANNOTATION, SHORT_COMMIT
 
 
-def own_inputs_digest(dockerfile: bytes, platforms, build_args, attestations: bool = True,
-                      ignore_file: bytes | None = None) -> str:
+def own_inputs_digest(dockerfile: bytes, platforms: Iterable[str], build_args: Iterable[tuple[str, str]],
+                      attestations: bool = True, ignore_file: bytes | None = None) -> str:
     """A digest of this repository's own inputs to a service's image."""
-    inputs = {
+    inputs: dict[str, object] = {
         "dockerfile": hashlib.sha256(dockerfile).hexdigest(),
         "platforms": sorted(platforms),
         "build_args": sorted([name, value] for name, value in build_args),
@@ -41,14 +42,15 @@ def own_inputs_digest(dockerfile: bytes, platforms, build_args, attestations: bo
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def build_inputs_digest(own_inputs: str, bases: dict[str, str]) -> str:
+def build_inputs_digest(own_inputs: str, bases: Mapping[str, str]) -> str:
     """The build inputs: this repository's own, and the digests of the base
     images the Dockerfile names, so a new base image is a new build."""
     canonical = json.dumps({"own": own_inputs, "bases": sorted(bases.items())})
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def stale_reasons(recorded: Record | None, commit: str, own_inputs: str, bases: dict) -> tuple[str, ...]:
+def stale_reasons(recorded: Record | None, commit: str, own_inputs: str, bases: Mapping[str, str]
+                  ) -> tuple[str, ...]:
     """Why a service is to be published again, in words; empty when its
     record says it is published as it is now."""
     if is_recorded(recorded, commit, build_inputs_digest(own_inputs, bases)):
@@ -75,14 +77,14 @@ SEMVER = re.compile(r"v?(\d+)\.(\d+)\.(\d+)")
 OCI_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 
 
-def newest_tag(tags) -> str | None:
+def newest_tag(tags: Iterable[str]) -> str | None:
     """The newest of ``tags`` by the numbers in their names (v1.10.0 after
     v1.9.2), compared as digit strings: an upstream may name a tag with
     thousands of digits, more than int() takes."""
     return max(tags, key=version_key, default=None)
 
 
-def version_key(tag: str) -> tuple:
+def version_key(tag: str) -> tuple[tuple[tuple[int, str], ...], str]:
     numbers = tuple((len(digits), digits) for digits in
                     (run.lstrip("0") or "0" for run in re.findall(r"\d+", tag)))
     return numbers, tag
@@ -92,7 +94,7 @@ def is_recorded(recorded: Record | None, commit: str, inputs: str) -> bool:
     return recorded is not None and recorded.commit == commit and recorded.inputs == inputs
 
 
-def index_matches(annotations: dict | None, commit: str, inputs: str) -> bool:
+def index_matches(annotations: Mapping[str, str] | None, commit: str, inputs: str) -> bool:
     """Whether an index's annotations say it was made for this build key."""
     annotations = annotations or {}
     return (annotations.get(REVISION_ANNOTATION) == commit
@@ -127,7 +129,8 @@ class Failure:
 
 def backoff(attempts: int) -> timedelta:
     """How long to wait after ``attempts`` failed attempts in a row."""
-    return min(FIRST_BACKOFF * 2 ** max(attempts - 1, 0), MAX_BACKOFF)
+    factor: int = 2 ** max(attempts - 1, 0)   # (typeshed: a power of an int may be a float)
+    return min(FIRST_BACKOFF * factor, MAX_BACKOFF)
 
 
 def held_back(failure: Failure | None, now: datetime, check: str, retry: bool) -> bool:
@@ -169,8 +172,9 @@ class ServicePlan:
         return Record(self.commit, self.inputs, self.bases)
 
 
-def plan(service: str, commit: str, inputs: str, recorded: bool, platforms, published_platforms,
-         index_published: bool, version: str | None = None, bases=(), held=()) -> ServicePlan:
+def plan(service: str, commit: str, inputs: str, recorded: bool, platforms: Iterable[str],
+         published_platforms: Collection[str], index_published: bool, version: str | None = None,
+         bases: Iterable[tuple[str, str]] = (), held: Iterable[tuple[str, Failure]] = ()) -> ServicePlan:
     """Decide what is pending for one service from the facts gathered about it.
 
     ``published_platforms`` and ``index_published`` are ignored when the

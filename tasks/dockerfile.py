@@ -3,6 +3,7 @@ with build arguments substituted. Pure parsing, no registry."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 ARG_LINE = re.compile(r"^ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?\s*$", re.IGNORECASE)
 FROM_LINE = re.compile(r"^FROM\s+(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?\s*$", re.IGNORECASE)
@@ -50,7 +51,7 @@ def base_images(text: str, build_args: dict[str, str]) -> list[str]:
     return images
 
 
-def _expand(match, args: dict[str, str]) -> str:
+def _expand(match: re.Match[str], args: Mapping[str, str]) -> str:
     """$NAME, ${NAME} and ${NAME:-default} (the default also when empty)."""
     value = args.get(match.group(1) or match.group(3), "")
     return value or (match.group(2) or "")

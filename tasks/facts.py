@@ -9,7 +9,10 @@ through doit's ``getargs`` (which breaks when the producer is skipped).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
+from functools import partial
 
 from . import decide_stale, dockerfile, failure_memory, names, upstream
 from .builders import PlatformManifest
@@ -17,19 +20,20 @@ from .catalogue import Catalogue, Service
 from .errors import StageFailed
 from .git import GitError
 from .ledger import say
-from .registry import INDEX_TYPES, RegistryError, normalize_image
+from .registry import INDEX_TYPES, RegistryClient, RegistryError, normalize_image
+from .settings import Settings
 
 MAX_CONCURRENT_REGISTRY_CHECKS = 16
 NETWORK_HINT = (" (a run needs upstream's git server and the registries: check the network, the URLs in "
                 "services.yml and the credentials; nothing was built or recorded, the next run tries again)")
 
 
-def _when(moment) -> str:
+def _when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
 class Facts:
-    def __init__(self, catalogue: Catalogue, settings, registry):
+    def __init__(self, catalogue: Catalogue, settings: Settings, registry: Callable[[], RegistryClient]) -> None:
         """``registry()`` gives the run's registry client, made when first needed."""
         self.catalogue = catalogue
         self.settings = settings
@@ -40,8 +44,8 @@ class Facts:
         self._commits_lock = threading.Lock()
         self._plans_lock = threading.Lock()
         self._bases_lock = threading.Lock()
-        self._base_digests: dict[str, Future] = {}
-        self._commits: dict[str, Future] = {}
+        self._base_digests: dict[str, Future[str]] = {}
+        self._commits: dict[str, Future[tuple[str, str] | GitError]] = {}
         self._plans: dict[str, decide_stale.ServicePlan | StageFailed] = {}
         self._scope: set[str] | None = None
         # A run says why a service failed as it fails; a listing has only this.
@@ -70,13 +74,14 @@ class Facts:
                           and (self._scope is None or s.name in self._scope or s is service)]
                 self._resolve_upstreams(wanted)  # meanwhile the threads look up base images
                 with ThreadPoolExecutor(max_workers=min(MAX_CONCURRENT_REGISTRY_CHECKS, len(wanted))) as pool:
-                    self._plans.update(zip((s.name for s in wanted), pool.map(self._plan_or_error, wanted)))
+                    plans = pool.map(self._plan_or_error, wanted)
+                    self._plans.update(zip((s.name for s in wanted), plans, strict=True))
         plan = self._plans[service.name]
         if isinstance(plan, StageFailed):
             raise plan
         return plan
 
-    def pending(self, service: Service, check) -> bool:
+    def pending(self, service: Service, check: Callable[[decide_stale.ServicePlan], bool]) -> bool:
         """Whether ``check(plan)`` says work is pending for ``service``. When
         the facts cannot be gathered the work is pending: the task runs, and
         its action reports why."""
@@ -109,7 +114,7 @@ class Facts:
         entries = tuple(manifest.json().get("manifests", ())) if manifest.media_type in INDEX_TYPES else ()
         return PlatformManifest(platform, manifest.digest, manifest.media_type, manifest.size, entries)
 
-    def _plan_or_error(self, service: Service):
+    def _plan_or_error(self, service: Service) -> decide_stale.ServicePlan | StageFailed:
         """The service's plan, or the StageFailed saying, once and on
         stderr, what could not be reached or read."""
         try:
@@ -128,22 +133,22 @@ class Facts:
         bases, (commit, version) = self._lookups(service)
         inputs = decide_stale.build_inputs_digest(own, bases)
         reasons = decide_stale.stale_reasons(service.published, commit, own, bases)
-        facts = dict(service=service.name, commit=commit, inputs=inputs, platforms=service.platforms,
-                     version=version if service.ref_kind != "branch" else None, bases=tuple(bases.items()))
+        decide = partial(decide_stale.plan, service=service.name, commit=commit, inputs=inputs,
+                         platforms=service.platforms, version=version if service.ref_kind != "branch" else None,
+                         bases=tuple(bases.items()))
         if not reasons:
-            return decide_stale.plan(recorded=True, published_platforms=(), index_published=True, **facts)
+            return decide(recorded=True, published_platforms=(), index_published=True)
         try:
             if self.index_published(service, commit, inputs):
                 say(f"{service.name}: to record: {commit[:names.SHORT_COMMIT]} is published, "
                     "services.yml does not record it yet")
-                return decide_stale.plan(recorded=False, published_platforms=(), index_published=True, **facts)
+                return decide(recorded=False, published_platforms=(), index_published=True)
             say(f"{service.name}: to publish: {'; '.join(reasons)}")
             published = [p for p in service.platforms if self.platform_manifest(service, commit, inputs, p)]
             held = self._held_back(service, commit, inputs, [p for p in service.platforms if p not in published])
         except RegistryError as error:
             raise StageFailed(f"the image registry cannot say what is published: {error}") from None
-        return decide_stale.plan(recorded=False, published_platforms=published, index_published=False,
-                                 held=held, **facts)
+        return decide(recorded=False, published_platforms=published, index_published=False, held=held)
 
     def _lookups(self, service: Service) -> tuple[dict[str, str], tuple[str, str]]:
         """The base images' digests and the upstream commit, both asked
@@ -166,13 +171,15 @@ class Facts:
         return failure_memory.read(self._registry(), self.catalogue.image(service),
                                    names.failure_tag(commit, inputs, platform))
 
-    def _held_back(self, service: Service, commit: str, inputs: str, platforms) -> list:
+    def _held_back(self, service: Service, commit: str, inputs: str, platforms: Iterable[str]
+                   ) -> list[tuple[str, decide_stale.Failure]]:
         """(platform, failure) of the platforms a remembered failure holds
         back on this run, each said on stderr with when it is tried next."""
         held = []
         for platform in platforms:
             failure = self.failure(service, commit, inputs, platform)
-            if decide_stale.held_back(failure, self.now, service.start_check.digest(), self.settings.retry):
+            if failure is not None and decide_stale.held_back(failure, self.now, service.start_check.digest(),
+                                                              self.settings.retry):
                 held.append((platform, failure))
                 say(f"{service.name}: held back: {platform} failed its {failure.stage} "
                     f"{failure.attempts} time(s) in a row, last at {_when(failure.attempted_at)} "
@@ -204,7 +211,7 @@ class Facts:
         with self._bases_lock:
             pending = self._base_digests.get(image)
             owner = pending is None
-            if owner:
+            if pending is None:
                 pending = self._base_digests[image] = Future()
         if owner:
             repository, reference = normalize_image(image)
@@ -236,7 +243,7 @@ class Facts:
         if not requests:
             return
 
-        def resolve():
+        def resolve() -> None:
             try:
                 results = upstream.resolve_all(requests, self.settings.environ)
             except BaseException as error:  # never leave the waiting threads hanging

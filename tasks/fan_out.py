@@ -2,7 +2,7 @@
 pending service × platform builds in a job of its own, on a runner of its
 platform (``runner_tags`` in services.yml), with the builder the schedule
 chose; one light index job per service needs its platform jobs; one light
-commit-back job runs when anything is to be recorded (also when a service
+record job runs when anything is to be recorded (also when a service
 was published but its record failed last time). Nothing pending gives a
 single no-op job, as GitLab rejects an empty pipeline; a service whose facts
 could not be gathered gets no job but a light one that says why. The decision is the
@@ -39,7 +39,7 @@ from . import builders, names, site_memory
 from .catalogue import Catalogue
 from .decide_stale import ServicePlan
 from .errors import StageFailed
-from .pipeline import Pipeline
+from .run import Run
 
 # The same job templates as .gitlab-ci.yml includes.
 TEMPLATES = ".gitlab/ci/jobs.yml"
@@ -54,11 +54,11 @@ NOTHING_TO_DO = {"stages": ["record"],
                                    "script": ["echo 'privacy-oci: every service is up to date'"]}}
 
 
-def tasks(pipeline: Pipeline):
+def tasks(run: Run):
     yield {
         "basename": names.FAN_OUT,
         "doc": "write the pending builds as a GitLab child pipeline (one job per service and platform)",
-        "actions": [(write, [pipeline])],
+        "actions": [(write, [run])],
         # It reports the state of the registry and upstreams now: always run.
         "uptodate": [False],
         "verbosity": 2,
@@ -104,7 +104,7 @@ def child_pipeline(catalogue: Catalogue, plans: dict[str, ServicePlan | str], bu
             job = _job(LIGHT, "manifest", [f"doit --single {name} {names.verify_task(service.name)}"])
             job["needs"] = build_jobs
             # It runs even when a build failed, so that it always finishes
-            # and the commit job that needs it runs: GitLab runs a `when:
+            # and the record job that needs it runs: GitLab runs a `when:
             # always` job after a skipped one it needs, gitlab-ci-local not.
             job["when"] = "always"
             jobs[name] = job
@@ -116,7 +116,7 @@ def child_pipeline(catalogue: Catalogue, plans: dict[str, ServicePlan | str], bu
         return NOTHING_TO_DO
     if to_record:
         # --single: record what is published, without building what failed.
-        record = _job([LIGHT, ".privacy-oci-commit-back"], "record", [f"doit --single {names.COMMIT_HASH}"])
+        record = _job([LIGHT, ".privacy-oci-record"], "record", [f"doit --single {names.COMMIT_HASH}"])
         # Record whatever did get published, even when another service failed.
         record["needs"] = index_jobs
         record["when"] = "always"
@@ -143,22 +143,22 @@ def _job(extends, stage: str, script: list[str]) -> dict:
     return {"extends": extends, "stage": stage, "script": script}
 
 
-def write(pipeline: Pipeline):
+def write(run: Run):
     plans: dict[str, ServicePlan | str] = {}
-    for service in pipeline.catalogue.services:
+    for service in run.catalogue.services:
         try:
-            plans[service.name] = pipeline.facts.plan(service)
+            plans[service.name] = run.facts.plan(service)
         except StageFailed as error:
             print(f"fan-out: {service.name}: not planned, left to the next tick: {error}")
             plans[service.name] = str(error)
-    settings = pipeline.settings
-    site_changed = not any(isinstance(plan, str) for plan in plans.values()) and site_inputs_changed(pipeline, plans)
+    settings = run.settings
+    site_changed = not any(isinstance(plan, str) for plan in plans.values()) and site_inputs_changed(run, plans)
     child_settings = settings.for_child_pipeline()
     if settings.retry:   # (also when asked by a pipeline run by hand, which the child is not)
         child_settings["PRIVACY_OCI_RETRY"] = "true"
-    document = child_pipeline(pipeline.catalogue, plans, settings.builder or builders.NAMES[0], child_settings,
+    document = child_pipeline(run.catalogue, plans, settings.builder or builders.NAMES[0], child_settings,
                               site_changed)
-    path = pipeline.path(pipeline.settings.child_pipeline_file)
+    path = run.path(run.settings.child_pipeline_file)
     path.parent.mkdir(parents=True, exist_ok=True)
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
@@ -170,16 +170,16 @@ def write(pipeline: Pipeline):
     return True
 
 
-def site_inputs_changed(pipeline: Pipeline, plans: dict[str, ServicePlan]) -> bool:
+def site_inputs_changed(run: Run, plans: dict[str, ServicePlan]) -> bool:
     """Whether the status site is to be written again though nothing else
     is to be done: what it is made from is not what it was last made from.
     A memory that cannot be read brings no pages job (it would every tick)."""
     try:
-        remembered = site_memory.remembered(pipeline.registry, pipeline.catalogue.image_prefix)
+        remembered = site_memory.remembered(run.registry, run.catalogue.image_prefix)
     except StageFailed as error:
         print(f"fan-out: what the status site was made from cannot be read ({error}); no pages job for it")
         return False
-    changed = remembered != site_memory.inputs_digest(pipeline.catalogue, plans)
+    changed = remembered != site_memory.inputs_digest(run.catalogue, plans)
     if changed:
         print("fan-out: the status site is not what its inputs make now: a pages job writes it again")
     return changed

@@ -2,20 +2,22 @@
 the upstream commit this run resolved (the one built, labelled and recorded)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from operator import attrgetter
+from typing import Any
 
 from . import graph, names, upstream
 from .catalogue import Service
-from .pipeline import Pipeline
+from .run import Run
 
 
-def tasks(pipeline: Pipeline):
+def tasks(run: Run) -> Iterator[dict[str, Any]]:
     yield from graph.service_tasks(
-        pipeline, names.FETCH_UPSTREAM, "check out {service}'s upstream at the commit its ref points at",
-        attrgetter("needs_source"), lambda service: fetch(pipeline, service), verbosity=2)
+        run, names.FETCH_UPSTREAM, "check out {service}'s upstream at the commit its ref points at",
+        attrgetter("needs_source"), lambda service: fetch(run, service), verbosity=2)
 
 
-def fetch(pipeline: Pipeline, service: Service) -> None:
-    commit = pipeline.facts.plan(service).commit  # the registry must answer before any work
-    upstream.checkout(service.upstream, commit, pipeline.source_dir(service), pipeline.settings.environ)
+def fetch(run: Run, service: Service) -> None:
+    commit = run.facts.plan(service).commit  # the registry must answer before any work
+    upstream.checkout(service.upstream, commit, run.source_dir(service), run.settings.environ)
     print(f"{service.name}: {service.upstream} {service.ref_kind} {service.ref} at {commit}")

@@ -1,15 +1,15 @@
 """Running git: one environment policy and one error type for every git
-command privacy-oci runs, from the upstream checks to the commit-back.
+command privacy-oci runs, from the upstream checks to pushing the records.
 
 The policy: git never stops to ask for anything (an unattended job would
 hang), inherits no credential helper (a CI runner's helper hands out the job
 token), and speaks only plain transports whatever a URL asks for (no ext::,
-no fd::). Credentials are given only on purpose, to the commit-back, by an
+no fd::). Credentials are given only on purpose, to the record's push, by an
 askpass helper that reads them from the environment: never on a command
 line, in a URL or in git config.
 
 Upstream checks run git as a plain subprocess, so a hundred concurrent
-``ls-remote`` calls pay no start-up cost; the commit-back's repository work
+``ls-remote`` calls pay no start-up cost; the record's repository work
 goes through GitPython (``Repository``). A push with a token goes out of a
 scratch repository that shares the checkout's objects but none of its
 configuration, nor the user's or the system's: a CI runner points the
@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import stat
 import subprocess
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Mapping
+from typing import Literal, overload
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import StageFailed
@@ -39,16 +40,21 @@ esac
 """
 
 
+# What a push or a fetch with a token authenticates with: the askpass
+# helper, the user and the token.
+Askpass = tuple[Path, str, str]
+
+
 class GitError(StageFailed):
     """A git command failed, or a repository lacks what was asked of it."""
 
 
-def environment(base: Mapping[str, str], credentials: tuple[Path, str, str] | None = None,
-                own_helpers: bool = False) -> dict:
+def environment(base: Mapping[str, str], credentials: Askpass | None = None,
+                own_helpers: bool = False) -> dict[str, str]:
     """``base`` under the policy; ``credentials`` (askpass helper, user,
-    token) are what the commit-back authenticates with; ``own_helpers``
+    token) are what the record's push authenticates with; ``own_helpers``
     keeps the credential helpers of a maintainer's own git set-up, for a
-    commit-back given no token."""
+    record pushed without a token."""
     env = {**base, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "SSH_ASKPASS": "true",
            "GIT_ALLOW_PROTOCOL": ALLOWED_PROTOCOLS}
     if not own_helpers:
@@ -72,7 +78,7 @@ def askpass_helper(directory: Path) -> Path:
     return helper
 
 
-def _last_words(stderr: str, args) -> str:
+def _last_words(stderr: str, args: Sequence[str]) -> str:
     """What git said went wrong: its first fatal or error line (the lines
     after it are advice), else its last line."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
@@ -81,7 +87,7 @@ def _last_words(stderr: str, args) -> str:
     return next((line for line in lines if line.startswith(("fatal:", "error:"))), lines[-1])
 
 
-def run(args, env: Mapping[str, str], cwd=None) -> str:
+def run(args: Sequence[str], env: Mapping[str, str], cwd: Path | None = None) -> str:
     """``git args…`` under the policy, reading no configuration but its
     repository's (not the user's or the system's: a CI runner's global git
     set-up, a git-lfs filter among it, has no business with an upstream's
@@ -99,13 +105,13 @@ def run(args, env: Mapping[str, str], cwd=None) -> str:
     return result.stdout.strip()
 
 
-def ls_remote(url: str, refs, env: Mapping[str, str]) -> dict[str, str]:
+def ls_remote(url: str, refs: Sequence[str], env: Mapping[str, str]) -> dict[str, str]:
     """``{ref name: object id}`` of the ``refs`` a remote has (all its tags
     for ``refs=("--tags",)``), asked with one ``git ls-remote``."""
     options = [r for r in refs if r.startswith("--")]
     names = [r for r in refs if not r.startswith("--")]
     output = run(["ls-remote", *options, "--", url, *names], env)
-    return dict(reversed(line.split("\t", 1)) for line in output.splitlines() if "\t" in line)
+    return {name: oid for oid, name in (line.split("\t", 1) for line in output.splitlines() if "\t" in line)}
 
 
 def shallow_checkout(url: str, commit: str, directory: Path, env: Mapping[str, str]) -> None:
@@ -127,11 +133,11 @@ def head_of(directory: Path, env: Mapping[str, str]) -> str | None:
 
 
 class Repository:
-    """The project's own checkout, for the commit-back: commits made and
+    """The project's own checkout, for the record: commits made and
     pushed without touching its files or index."""
 
-    def __init__(self, root: Path, env: Mapping[str, str]):
-        from git import InvalidGitRepositoryError, NoSuchPathError, Repo  # GitPython: only the commit-back needs it
+    def __init__(self, root: Path, env: Mapping[str, str]) -> None:
+        from git import InvalidGitRepositoryError, NoSuchPathError, Repo  # GitPython: only the record needs it
         self.env = env
         try:
             self.repo = Repo(root)
@@ -147,11 +153,12 @@ class Repository:
             raise GitError("HEAD is detached: set PRIVACY_OCI_GIT_BRANCH to the branch to push to")
         return self.repo.active_branch.name
 
-    def identity(self, name: str | None, email: str | None) -> dict:
+    def identity(self, name: str | None, email: str | None) -> dict[str, str]:
         """Author and committer: as given, else the checkout's own, else privacy-oci."""
         reader = self.repo.config_reader()
-        name = name or reader.get_value("user", "name", "privacy-oci")
-        email = email or reader.get_value("user", "email", "privacy-oci@localhost")
+        # (GitPython reads a value that looks like a number as one.)
+        name = name or str(reader.get_value("user", "name", "privacy-oci"))
+        email = email or str(reader.get_value("user", "email", "privacy-oci@localhost"))
         return {"GIT_AUTHOR_NAME": name, "GIT_AUTHOR_EMAIL": email,
                 "GIT_COMMITTER_NAME": name, "GIT_COMMITTER_EMAIL": email}
 
@@ -159,7 +166,7 @@ class Repository:
         """``path`` as ``commit`` has it, byte for byte."""
         return self.git("show", f"{commit}:{path}", raw=True)
 
-    def commit_file(self, parent: str, path: str, content: bytes, message: str, identity: dict,
+    def commit_file(self, parent: str, path: str, content: bytes, message: str, identity: Mapping[str, str],
                     scratch: Path) -> str:
         """A commit of ``content`` as ``path`` on top of ``parent``, made in
         a scratch index: the checkout's files and index stay as they are."""
@@ -172,7 +179,8 @@ class Repository:
         tree = self.git("write-tree", extra=index)
         return self.git("commit-tree", tree, "-p", parent, "-m", message, extra=identity)
 
-    def push(self, remote: str, commit: str, branch: str, options=(), credentials=None) -> None:
+    def push(self, remote: str, commit: str, branch: str, options: Iterable[str] = (),
+             credentials: Askpass | None = None) -> None:
         self.git("push", "--quiet", *(f"--push-option={o}" for o in options), remote,
                  f"{commit}:refs/heads/{branch}", credentials=credentials)
 
@@ -195,13 +203,14 @@ class Repository:
             raise GitError(f"the checkout has no remote {remote!r}: set PRIVACY_OCI_GIT_REMOTE to the URL to push to")
         return without_userinfo(str(url))
 
-    def push_apart(self, url: str, commit: str, branch: str, options, credentials, scratch: Path) -> None:
+    def push_apart(self, url: str, commit: str, branch: str, options: Iterable[str], credentials: Askpass | None,
+                   scratch: Path) -> None:
         """Push ``commit`` to ``url`` from a scratch repository that shares
         the checkout's objects and no configuration at all."""
         self._apart(["push", "--quiet", *(f"--push-option={o}" for o in options), url,
                      f"{commit}:refs/heads/{branch}"], credentials, scratch)
 
-    def fetch_apart(self, url: str, branch: str, credentials, scratch: Path) -> str:
+    def fetch_apart(self, url: str, branch: str, credentials: Askpass | None, scratch: Path) -> str:
         """The commit ``branch`` of ``url`` points at, fetched with
         ``credentials`` into the scratch repository and brought from there
         into the checkout (a path, which no URL rewrite or credential helper
@@ -210,7 +219,7 @@ class Repository:
         self.git("fetch", "--quiet", str(scratch), FETCHED)
         return self.git("rev-parse", "FETCH_HEAD")
 
-    def _apart(self, args: list[str], credentials, scratch: Path) -> None:
+    def _apart(self, args: list[str], credentials: Askpass | None, scratch: Path) -> None:
         """``git args…`` in a scratch repository that shares the checkout's
         objects and no configuration at all: not the checkout's, the user's
         nor the system's."""
@@ -228,7 +237,16 @@ class Repository:
     def fast_forward(self, commit: str) -> None:
         self.git("merge", "--quiet", "--ff-only", commit)
 
-    def git(self, *args: str, extra: dict | None = None, credentials=None, raw: bool = False):
+    @overload
+    def git(self, *args: str, extra: Mapping[str, str] | None = None, credentials: Askpass | None = None,
+            raw: Literal[False] = False) -> str: ...
+
+    @overload
+    def git(self, *args: str, extra: Mapping[str, str] | None = None, credentials: Askpass | None = None,
+            raw: Literal[True]) -> bytes: ...
+
+    def git(self, *args: str, extra: Mapping[str, str] | None = None, credentials: Askpass | None = None,
+            raw: bool = False) -> str | bytes:
         """git's output as text, or as the bytes it wrote with ``raw``."""
         from git import GitCommandError
         env = {**environment(self.env, credentials, own_helpers=credentials is None), **(extra or {})}

@@ -6,9 +6,11 @@ from __future__ import annotations
 import sys
 import threading
 import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from .errors import StageFailed
+from .start_check import CheckResult
 
 
 def say(line: str) -> None:
@@ -21,7 +23,7 @@ def say(line: str) -> None:
 class Outcome:
     """What happened to one service in this run, for the summary."""
     built: dict[str, str] = field(default_factory=dict)       # platform -> digest
-    checks: dict[str, object] = field(default_factory=dict)   # platform -> start_check.CheckResult
+    checks: dict[str, CheckResult] = field(default_factory=dict)   # platform -> its start check
     failures: dict[str, str] = field(default_factory=dict)    # task name -> reason
     index_digest: str | None = None
     recorded: bool = False
@@ -31,7 +33,7 @@ class Outcome:
 class Ledger:
     """Outcomes of every service, safe to write from the tasks' threads."""
 
-    def __init__(self, services):
+    def __init__(self, services: Iterable[str]) -> None:
         self._outcomes = {name: Outcome() for name in services}
         self._lock = threading.Lock()
 
@@ -42,7 +44,7 @@ class Ledger:
         with self._lock:
             self._outcomes[service].built[platform] = digest
 
-    def checked(self, service: str, platform: str, result) -> None:
+    def checked(self, service: str, platform: str, result: CheckResult) -> None:
         with self._lock:
             self._outcomes[service].checks[platform] = result
 
@@ -64,21 +66,31 @@ class Ledger:
         with self._lock:
             return dict(self._outcomes[service].failures)
 
-    def attempt(self, service: str, task_name: str, action) -> bool:
+    def attempt(self, service: str, task_name: str, action: Callable[[], None]) -> bool:
         """Run one service's stage so that its failure is the service's
         outcome, not the end of the run: it is reported at once and in the
-        summary, the service's ``verify`` task fails the run, and every other
-        service still runs to the end and is recorded."""
+        summary, the run exits non-zero (the reporter sees to it), and every
+        other service still runs to the end and is recorded."""
+        return self.attempt_all([service], task_name, action)
+
+    def attempt_all(self, services: Iterable[str], task_name: str, action: Callable[[], None]) -> bool:
+        """Run a stage of several services (commit-hash records them all at
+        once): its failure is each one's."""
         try:
             action()
         except StageFailed as error:
-            self.fail(service, task_name, str(error))
+            self.fail_all(services, task_name, str(error))
         except Exception as error:  # a bug must not stop the other services either
-            self.fail(service, task_name, "".join(
+            self.fail_all(services, task_name, "".join(
                 traceback.format_exception(type(error), error, error.__traceback__)).strip())
         return True
 
     def fail(self, service: str, task_name: str, message: str) -> None:
+        self.fail_all([service], task_name, message)
+
+    def fail_all(self, services: Iterable[str], task_name: str, message: str) -> None:
+        """Record the failure for each of ``services``; say it once."""
         with self._lock:
-            self._outcomes[service].failures[task_name] = message
+            for service in services:
+                self._outcomes[service].failures[task_name] = message
         say(f"FAILED {task_name}: {message}")

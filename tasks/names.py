@@ -6,6 +6,12 @@ another, so every stage module stands on the same floor.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:   # the catalogue's types only: the names stand on the floor
+    from .catalogue import Service
+
 FETCH_UPSTREAM = "fetch-upstream"
 BUILD = "build"
 PUSH_MANIFEST = "push-manifest"
@@ -51,11 +57,16 @@ def push_manifest_task(service: str) -> str:
     return f"{PUSH_MANIFEST}:{service}"
 
 
+def index_prerequisites(service: str, platforms: Iterable[str]) -> list[str]:
+    """The tasks a service's index needs done: its fetch and every build."""
+    return [fetch_task(service), *(build_task(service, p) for p in platforms)]
+
+
 def verify_task(service: str) -> str:
     return f"{VERIFY}:{service}"
 
 
-def default_tasks(services) -> list[str]:
+def default_tasks(services: Iterable[Service]) -> list[str]:
     """What a plain ``doit`` runs: every stage but the build:<service> groups,
     which are for running one service by hand and would only repeat its
     failures, and fan-out, which is asked for on its own."""

@@ -15,11 +15,16 @@ import ipaddress
 import json
 import re
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote, urlsplit
 
 from .errors import StageFailed
 from .registry_auth import Credentials
+
+if TYPE_CHECKING:   # requests is imported when a client is made
+    from requests import Response
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -41,8 +46,8 @@ class Manifest:
     size: int
     body: bytes
 
-    def json(self) -> dict:
-        return json.loads(self.body)
+    def json(self) -> dict[str, Any]:
+        return cast(dict[str, Any], json.loads(self.body))   # a manifest or an index: a JSON object
 
 
 def split_reference(repository: str) -> tuple[str, str]:
@@ -88,7 +93,7 @@ class RegistryClient:
     """One client per run; connections are reused and it is safe to share
     between threads for the requests made here."""
 
-    def __init__(self, credentials: Credentials | None = None):
+    def __init__(self, credentials: Credentials | None = None) -> None:
         self.credentials = credentials or Credentials()
         self._tokens: dict[tuple[str, str], str] = {}
         self._asked: dict[tuple[str, str], str] = {}   # how each token was asked for, for messages
@@ -130,7 +135,7 @@ class RegistryClient:
             raise RegistryError(f"{repository}@{digest}: the registry sent a blob of another digest")
         return response.content
 
-    def image_config(self, repository: str, digest: str, platform: str) -> dict:
+    def image_config(self, repository: str, digest: str, platform: str) -> dict[str, Any]:
         """The config of the image at ``digest``; of its ``platform`` image
         when the digest is an index (an image and its attestations)."""
         manifest = self.manifest(repository, digest)
@@ -143,7 +148,7 @@ class RegistryClient:
             if entry is None:
                 raise RegistryError(f"{repository}@{digest} has no image for {platform}")
             return self.image_config(repository, entry["digest"], platform)
-        return json.loads(self.blob(repository, document["config"]["digest"]))
+        return cast(dict[str, Any], json.loads(self.blob(repository, document["config"]["digest"])))
 
     # -- writing -------------------------------------------------------------
     def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> str:
@@ -179,7 +184,8 @@ class RegistryClient:
         return digest
 
     # -- plumbing ------------------------------------------------------------
-    def _request(self, method, repository, path="", headers=None, data=None, url=None):
+    def _request(self, method: str, repository: str, path: str = "", headers: Mapping[str, str] | None = None,
+                 data: bytes | None = None, url: str | None = None) -> Response:
         host, name = split_reference(repository)
         # The name's segments quoted (the reference in ``path`` is, whole).
         quoted = "/".join(quote(segment, safe="") for segment in name.split("/"))
@@ -195,7 +201,7 @@ class RegistryClient:
             response = self._send(method, url, headers, data)
         return response
 
-    def _send(self, method, url, headers, data):
+    def _send(self, method: str, url: str, headers: Mapping[str, str], data: bytes | None) -> Response:
         try:
             return self._session.request(method, url, headers=headers, data=data, timeout=TIMEOUT_SECONDS)
         except self._requests.RequestException as error:
@@ -216,7 +222,7 @@ class RegistryClient:
             self._tokens[(host, scope)] = value
         return value
 
-    def _token(self, host: str, name: str, scope: str, challenge: dict) -> str:
+    def _token(self, host: str, name: str, scope: str, challenge: Mapping[str, str]) -> str:
         """A token from the service the registry named: with the registry's
         own credentials when that service belongs to it and is spoken to
         over HTTPS or on loopback; anonymously otherwise."""
@@ -247,9 +253,9 @@ class RegistryClient:
             body = response.json()
         except ValueError:
             raise RegistryError(f"{host}: its token service {realm.netloc} answered no token") from None
-        return body.get("token") or body.get("access_token") or ""
+        return str(body.get("token") or body.get("access_token") or "")
 
-    def _check(self, response, what: str, repository: str, actions: str) -> None:
+    def _check(self, response: Response, what: str, repository: str, actions: str) -> None:
         if response.status_code < 400:
             return
         host, name = split_reference(repository)
@@ -270,7 +276,7 @@ DOCKER_HUB_LIMIT = ("Docker Hub limits anonymous pulls per address, and shared r
                     "(README, \"Docker Hub's limits\")")
 
 
-def _rate_limit(response) -> str:
+def _rate_limit(response: Response) -> str:
     """Docker Hub's RateLimit-* headers ("100;w=21600"), said plainly."""
     limit = response.headers.get("RateLimit-Limit", "").split(";")
     remaining = response.headers.get("RateLimit-Remaining", "").split(";")[0]
@@ -281,7 +287,7 @@ def _rate_limit(response) -> str:
     return f" (its pull limit: {limit[0]}{per}, {remaining or 0} left)"
 
 
-def platform_of(description: dict) -> str:
+def platform_of(description: Mapping[str, Any]) -> str:
     """'os/architecture[/variant]' of an index entry's platform or an image
     config; arm64's default variant v8 is left out, as in services.yml."""
     variant = description.get("variant") or ""

@@ -19,8 +19,9 @@ Credentials are chosen by the registry being spoken to, and go to a token
 service only where it belongs to that registry (``Credentials.realm_of``):
 its own host, a documented pairing, the job's GitLab (CI_REGISTRY with
 CI_SERVER_FQDN, else CI_SERVER_HOST: GitLab's registry sends its clients
-there, to ``/jwt/auth``), or a pairing PRIVACY_OCI_TOKEN_SERVICES names. A registry that names another's token service gets
-an anonymous token at most.
+there, to ``/jwt/auth``), or a pairing PRIVACY_OCI_TOKEN_SERVICES names. A
+registry that names another's token service gets an anonymous token at
+most.
 
 Docker Hub answers to several names (its config key is
 ``https://index.docker.io/v1/``; images come from ``registry-1.docker.io``,

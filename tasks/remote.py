@@ -67,7 +67,7 @@ class CatalogueRemote:
             if self.credentials:
                 try:
                     return self.repository.fetch_apart(self.repository.url(self.remote, push=False), self.branch,
-                                                       self.credentials, self.work_dir / "commit-back.git")
+                                                       self.credentials, self.work_dir / "record.git")
                 except GitError as error:
                     refused += f"; with the token in PRIVACY_OCI_GIT_TOKEN: {error}"
             self._unreadable = GitError(
@@ -102,7 +102,7 @@ class CatalogueRemote:
             if self.credentials:
                 url = self.repository.url(self.remote)
                 self.repository.push_apart(url, commit, self.branch, options, self.credentials,
-                                           self.work_dir / "commit-back.git")
+                                           self.work_dir / "record.git")
             else:
                 self.repository.push(self.remote, commit, self.branch, options)
             return True

@@ -7,14 +7,17 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from doit.exceptions import UnmetDependency
+from doit.exceptions import BaseFail, UnmetDependency
 from doit.reporter import ConsoleReporter
+from doit.task import Task
 
 from . import graph, names
 from .errors import StageFailed
-from .pipeline import Pipeline
+from .run import Run
 
 LOG_LINES_IN_SUMMARY = 5
 # What became of a service in this run, one word each, furthest first:
@@ -28,35 +31,33 @@ LOG_LINES_IN_SUMMARY = 5
 STATUSES = ("recorded", "published", "up to date", "pending", "held back", "superseded", "failed")
 
 
-def reporter_for(pipeline: Pipeline):
+def reporter_for(run: Run) -> Any:   # a ConsoleReporter class: doit has no types
     """A doit reporter class (DOIT_CONFIG 'reporter') bound to this run."""
-    class PipelineReporter(ConsoleReporter):
-        def initialize(self, tasks, selected_tasks):
-            pipeline.facts.limit_to(graph.services_selected(pipeline.catalogue, tasks, selected_tasks))
-            pipeline.facts.say_errors = False   # the failed task says it, and the summary
+    class RunReporter(ConsoleReporter):  # type: ignore[misc]  # (doit has no types)
+        def initialize(self, tasks: Mapping[str, Task], selected_tasks: list[str] | None) -> None:
+            run.facts.limit_to(graph.services_selected(run.catalogue, tasks, selected_tasks))
+            run.facts.say_errors = False   # the failed task says it, and the summary
 
-        def add_failure(self, task, fail):
+        def add_failure(self, task: Task, fail: BaseFail) -> None:
             # A task whose dependency failed says nothing the failure has not.
             if not isinstance(fail, UnmetDependency):
                 super().add_failure(task, fail)
 
-        def complete_run(self):
+        def complete_run(self) -> None:
             self._show_failed_output()
-            services = service_reports(pipeline)
+            services = service_reports(run)
             if services:
                 text = "\n".join(summary(services)) + "\n"
                 self.outstream.write(text)
-                write_report(services, text, report_path(pipeline))
-            # A stage's failure is recorded rather than raised (so that the
-            # other services go on), and verify turns it into the run's exit
-            # status; a run without verify (doit build:<service>:<arch>, as a
-            # CI build job runs) must fail all the same. doit has saved its
-            # state by now.
+                write_report(services, text, report_path(run))
+            # The one way a run fails: a stage's StageFailed is recorded in
+            # the ledger (so that the other services go on), and here, once
+            # doit has saved its state, it becomes the run's exit status.
             if any(service["errors"] for service in services) and not self.failures:
                 self.outstream.flush()
                 sys.exit(1)
 
-        def _show_failed_output(self):
+        def _show_failed_output(self) -> None:
             """What a failed task printed, as doit shows it, without the
             empty blocks."""
             for result in self.failures:
@@ -69,21 +70,21 @@ def reporter_for(pipeline: Pipeline):
                         self.write(f"{'#' * 40}\n{task.name} <{stream}>:\n{text}\n")
             if self.runtime_errors:
                 self.write("#" * 40 + "\nExecution aborted.\n" + "\n".join(self.runtime_errors) + "\n")
-    return PipelineReporter
+    return RunReporter
 
 
-def report_path(pipeline: Pipeline) -> Path:
-    return pipeline.path(pipeline.settings.report_file)
+def report_path(run: Run) -> Path:
+    return run.path(run.settings.report_file)
 
 
-def service_reports(pipeline: Pipeline) -> list[dict]:
+def service_reports(run: Run) -> list[dict[str, Any]]:
     """One entry per service the run looked at; none when it needed no
     facts (``doit build:scribe`` looks at scribe only)."""
     reports = []
-    for service in pipeline.facts.planned():
-        outcome = pipeline.ledger.outcome(service.name)
+    for service in run.facts.planned():
+        outcome = run.ledger.outcome(service.name)
         try:
-            plan = pipeline.facts.plan(service)
+            plan = run.facts.plan(service)
         except StageFailed:
             plan = None
         if outcome.failures:
@@ -109,7 +110,7 @@ def service_reports(pipeline: Pipeline) -> list[dict]:
             "recorded": outcome.recorded,
             "platforms": dict(outcome.built),
             "index_digest": outcome.index_digest,
-            "tags": list(names.index_tags(plan.commit, plan.version)) if outcome.index_digest else [],
+            "tags": list(names.index_tags(plan.commit, plan.version)) if outcome.index_digest and plan else [],
             "errors": dict(outcome.failures),
             "superseded": outcome.superseded,
             "start_checks": {platform: {"passed": result.passed, "result": result.what,
@@ -123,8 +124,8 @@ def service_reports(pipeline: Pipeline) -> list[dict]:
     return reports
 
 
-def summary(reports: list[dict]) -> list[str]:
-    rows = []
+def summary(reports: list[dict[str, Any]]) -> list[str]:
+    rows: list[tuple[str, str, str, str, list[str]]] = []
     for report in reports:
         details = []
         if report["platforms"]:
@@ -142,8 +143,8 @@ def summary(reports: list[dict]) -> list[str]:
         rows.append((report["service"], commit, report["status"], "; ".join(details), logs))
     width = max(len(row[0]) for row in rows)
     lines = ["", "privacy-oci summary:"]
-    for name, commit, status, details, logs in rows:
-        lines.append(f"  {name:<{width}}  {commit:<12}  {status:<10}  {details}".rstrip())
+    for name, commit, status, said, logs in rows:
+        lines.append(f"  {name:<{width}}  {commit:<12}  {status:<10}  {said}".rstrip())
         lines += [f"  {'':<{width}}  {'':<12}  {'':<10}    {line}" for line in logs]
     counts = ", ".join(f"{count} {status}" for status in STATUSES
                        for count in [sum(r["status"] == status for r in reports)] if count)
@@ -152,7 +153,7 @@ def summary(reports: list[dict]) -> list[str]:
     return lines
 
 
-def write_report(reports: list[dict], summary_text: str, path: Path) -> None:
+def write_report(reports: list[dict[str, Any]], summary_text: str, path: Path) -> None:
     """The JSON report at ``path``, and the summary beside it (``.txt``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     for target, text in ((path, json.dumps({"services": reports}, indent=2) + "\n"),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Mapping
 
 from . import builders, runtimes
 from .catalogue import IMAGE_PREFIX, REF_NAME, check_git_url
@@ -74,7 +74,7 @@ class Settings:
                 if name.startswith("PRIVACY_OCI_") and name not in PER_JOB and not SECRET_NAME.search(name)}
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> "Settings":
+    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         """The settings of ``environ``; raise SettingsError naming the
         variable when a value cannot be used."""
         get = lambda *names: next((environ[n] for n in names if environ.get(n)), None)  # noqa: E731
@@ -101,7 +101,7 @@ class Settings:
             token_services.append((registry, realm))
         docker_hub = (get("PRIVACY_OCI_DOCKER_HUB") or "").rstrip("/") or None
         if docker_hub and not IMAGE_PREFIX.fullmatch(docker_hub):
-            raise SettingsError(f"environment: PRIVACY_OCI_DOCKER_HUB is not a registry path such as "
+            raise SettingsError("environment: PRIVACY_OCI_DOCKER_HUB is not a registry path such as "
                                 "gitlab.com:443/my-group/dependency_proxy/containers")
         now = get("PRIVACY_OCI_NOW")
         try:

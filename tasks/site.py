@@ -18,6 +18,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from html import escape
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from . import badge
@@ -298,7 +299,7 @@ another site.</p></footer>
 """
 
 
-def _e(text) -> str:
+def _e(text: object) -> str:
     return escape(str(text))
 
 
@@ -327,7 +328,7 @@ def _time(moment: datetime) -> str:
             f'{moment.strftime("%Y-%m-%d %H:%M UTC")}</time>')
 
 
-def _size(size: int) -> str:
+def _size(size: float) -> str:
     for unit in ("bytes", "KiB", "MiB", "GiB"):
         if size < 1024 or unit == "GiB":
             return f"{size} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
@@ -381,7 +382,7 @@ def _repository(upstream: str) -> str:
 
 
 def status_json(site: Site) -> str:
-    def plain(value):
+    def plain(value: Any) -> Any:   # the model's values as JSON's
         if isinstance(value, datetime):
             return value.isoformat(timespec="seconds")
         if isinstance(value, dict):

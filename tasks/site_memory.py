@@ -7,7 +7,7 @@ image, upstream, tracked ref, platforms), what its plan says now (upstream's
 commit, the build inputs, the release tag, whether the index is published,
 the platforms pending or held back, and why), and the code that gathers and
 renders the site. Whether a service is recorded in services.yml is left
-out: the pages job runs in a checkout from before the commit-back, and the
+out: the pages job runs in a checkout from before the record, and the
 site shows the registry, not the record.
 
 The digest is kept as a small OCI artifact (an empty config and layer, as
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from . import names
@@ -39,7 +40,7 @@ def repository(image_prefix: str) -> str:
     return f"{image_prefix}/{names.STATUS_PAGE}"
 
 
-def inputs_digest(catalogue: Catalogue, plans: dict[str, ServicePlan]) -> str:
+def inputs_digest(catalogue: Catalogue, plans: Mapping[str, ServicePlan]) -> str:
     """The digest of what the site is made from, for these plans (one per
     service of the catalogue)."""
     here = Path(__file__).parent

@@ -24,11 +24,11 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any
 
 from .catalogue import StartCheck
-from .errors import StageFailed
 from .runtimes import Runtime, RuntimeFailed
 
 SETTLE_SECONDS = 2.0
@@ -52,7 +52,7 @@ class CheckResult:
     log: tuple[str, ...] = field(default=())   # the tail of the container's log, on failure
 
 
-def health_command(config: dict) -> list[str] | None:
+def health_command(config: Mapping[str, Any]) -> list[str] | None:
     """The image's health check as a command to run in the container."""
     test = ((config.get("config") or {}).get("Healthcheck") or {}).get("Test") or []
     if test[:1] == ["CMD"] and len(test) > 1:
@@ -62,7 +62,7 @@ def health_command(config: dict) -> list[str] | None:
     return None   # none, or NONE
 
 
-def probe_timeout(config: dict) -> float:
+def probe_timeout(config: Mapping[str, Any]) -> float:
     nanoseconds = ((config.get("config") or {}).get("Healthcheck") or {}).get("Timeout") or 0
     return nanoseconds / 1e9 or DEFAULT_PROBE_TIMEOUT
 
@@ -75,7 +75,7 @@ def http_command(port: int, path: str) -> list[str]:
             'else echo "no wget or curl in the image for the HTTP check" >&2; exit 127; fi', "http-check", url]
 
 
-def check(runtime: Runtime, name: str, image: str, platform: str, config: dict, spec: StartCheck,
+def check(runtime: Runtime, name: str, image: str, platform: str, config: Mapping[str, Any], spec: StartCheck,
           clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> CheckResult:
     """Start ``image`` (an image reference with its digest) for
     ``platform`` with what ``spec`` says its start needs, and judge it.
@@ -90,7 +90,9 @@ def check(runtime: Runtime, name: str, image: str, platform: str, config: dict, 
             runtime.remove(containers[::-1])   # the image before the companions whose network it shares
 
 
-def _check(runtime, name, image, platform, config, spec, containers, started, clock, sleep) -> CheckResult:
+def _check(runtime: Runtime, name: str, image: str, platform: str, config: Mapping[str, Any], spec: StartCheck,
+           containers: list[str], started: float, clock: Callable[[], float], sleep: Callable[[float], None]
+           ) -> CheckResult:
     suffix = uuid.uuid4().hex[:8]
     network = "none"
     for number, companion in enumerate(spec.companions, 1):
@@ -131,10 +133,11 @@ def _check(runtime, name, image, platform, config, spec, containers, started, cl
         sleep(POLL_SECONDS)
 
 
-def _probe(runtime, container, config, health, spec, deadline, clock) -> tuple[bool, str]:
+def _probe(runtime: Runtime, container: str, config: Mapping[str, Any], health: list[str] | None, spec: StartCheck,
+           deadline: float, clock: Callable[[], float]) -> tuple[bool, str]:
     """Whether the health check and the HTTP request succeed now; what the
     failing one said."""
-    probes = []
+    probes: list[tuple[str, list[str], float]] = []
     if health is not None:
         probes.append(("health check", health, probe_timeout(config)))
     if spec.http is not None:
@@ -147,7 +150,7 @@ def _probe(runtime, container, config, health, spec, deadline, clock) -> tuple[b
     return bool(probes), ""
 
 
-def _failed(runtime, container, what, started, clock) -> CheckResult:
+def _failed(runtime: Runtime, container: str, what: str, started: float, clock: Callable[[], float]) -> CheckResult:
     return CheckResult(False, what, clock() - started, tuple(runtime.logs(container, LOG_LINES)))
 
 

@@ -29,27 +29,34 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+from collections.abc import Collection, Iterator, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from . import names, site, site_memory
 from .catalogue import Service
 from .decide_stale import ServicePlan
 from .errors import StageFailed
 from .facts import Facts
-from .pipeline import Pipeline
 from .registry import INDEX_TYPES, RegistryClient, platform_of
+from .run import Run
 
 TITLE = "privacy-oci images"
 VERSION_ANNOTATION = "org.opencontainers.image.version"
 CREATED_ANNOTATION = "org.opencontainers.image.created"
+# What the run reports say: (service, commit, platform) -> the newest start
+# check reported, and (service, commit) -> task -> why it failed (a report
+# may lack a service's name, and a service with nothing published has no commit).
+ReportedChecks = dict[tuple[str | None, str | None, str], dict[str, Any]]
+ReportedErrors = dict[tuple[str | None, str], dict[str, str]]
 
 
-def tasks(pipeline: Pipeline):
+def tasks(run: Run) -> Iterator[dict[str, Any]]:
     yield {
         "basename": names.STATUS_PAGE,
         "doc": "write the status site (an index, a page and a badge per service) from the registry and the last report",
-        "actions": [(write, [pipeline])],
+        "actions": [(write, [run])],
         "params": [{"name": "remember", "long": "remember", "type": bool, "default": False,
                     "help": "remember in the registry what the site was made from (the job that publishes it)"}],
         # It reports the state of the registry and upstreams now: always run.
@@ -62,58 +69,59 @@ def tasks(pipeline: Pipeline):
 class Published:
     """A service's ``latest`` index as the registry has it."""
     digest: str
-    annotations: dict
-    images: dict    # platform -> (digest, size or None)
+    annotations: dict[str, Any]
+    images: dict[str, tuple[str, int | None]]    # platform -> (digest, size or None)
 
 
-def write(pipeline: Pipeline, remember: bool = False):
-    reports = read_reports(pipeline.path(pipeline.settings.report_file).parent)
+def write(run: Run, remember: bool = False) -> bool:
+    reports = read_reports(run.path(run.settings.report_file).parent)
     # The site shows the steady state: a retry asked for this run is not it.
-    facts = Facts(pipeline.catalogue, dataclasses.replace(pipeline.settings, retry=False), lambda: pipeline.registry)
+    facts = Facts(run.catalogue, dataclasses.replace(run.settings, retry=False), lambda: run.registry)
     plans: dict[str, ServicePlan | str] = {}
-    for service in pipeline.catalogue.services:
+    for service in run.catalogue.services:
         try:
             plans[service.name] = facts.plan(service)
         except StageFailed as error:
             plans[service.name] = str(error)
-    model = site.Site(TITLE, pipeline.catalogue.image_prefix, facts.now, tuple(
-        service_status(pipeline.registry, facts, service, plans[service.name], reports)
-        for service in pipeline.catalogue.services))
-    directory = pipeline.path(pipeline.settings.site_dir)
+    model = site.Site(TITLE, run.catalogue.image_prefix, facts.now, tuple(
+        service_status(run.registry, facts, service, plans[service.name], reports)
+        for service in run.catalogue.services))
+    directory = run.path(run.settings.site_dir)
     put_in_place(site.files(model), directory)
     states = ", ".join(f"{s.name} {s.state}" for s in model.services)
     print(f"status-page: {len(model.services)} service(s) ({states}); the site is in {directory}, "
           f"its index {directory / 'index.html'}")
     if remember:
-        remember_inputs(pipeline, plans)
+        remember_inputs(run, plans)
     return True
 
 
-def remember_inputs(pipeline: Pipeline, plans: dict) -> None:
+def remember_inputs(run: Run, plans: Mapping[str, ServicePlan | str]) -> None:
     unknown = [name for name, plan in plans.items() if isinstance(plan, str)]
     if unknown:
         print(f"status-page: not remembered as up to date ({', '.join(unknown)} could not be asked): "
               "the next tick writes the site again")
         return
+    known = {name: plan for name, plan in plans.items() if not isinstance(plan, str)}   # (all of them, by now)
     try:
-        site_memory.remember(pipeline.registry, pipeline.catalogue.image_prefix,
-                             site_memory.inputs_digest(pipeline.catalogue, plans))
+        site_memory.remember(run.registry, run.catalogue.image_prefix,
+                             site_memory.inputs_digest(run.catalogue, known))
     except StageFailed as error:
         print(f"status-page: what the site was made from could not be remembered ({error}): "
               "the next tick writes it again")
 
 
-def service_status(registry: RegistryClient, facts: Facts, service: Service, plan: ServicePlan | str,
-                   reports: list[dict]) -> site.Service:
+def service_status(registry: RegistryClient, facts: Facts, service: Service, plan_or_reason: ServicePlan | str,
+                   reports: list[dict[str, Any]]) -> site.Service:
     image = facts.catalogue.image(service)
-    unknown = plan if isinstance(plan, str) else None
-    plan = None if unknown else plan
+    unknown = plan_or_reason if isinstance(plan_or_reason, str) else None
+    plan = None if isinstance(plan_or_reason, str) else plan_or_reason
     try:
         published = published_index(registry, image, service.platforms)
     except StageFailed as error:
         published, unknown = None, unknown or f"the registry cannot say what is published: {error}"
     annotations = published.annotations if published else {}
-    published_commit = annotations.get(names.REVISION_ANNOTATION)
+    published_commit: str | None = annotations.get(names.REVISION_ANNOTATION)
     checks, run_errors = from_reports(reports)
     held = dict(plan.held_back) if plan else {}
     platforms = []
@@ -126,9 +134,9 @@ def service_status(registry: RegistryClient, facts: Facts, service: Service, pla
                 site.Check(True, "before it was published (only an image that passes is published)")
         head_check = checks.get((service.name, plan.commit, platform)) if plan else None
         failed_check = head_check if head_check and not head_check["passed"] else None
-        pending = bool(plan) and platform in plan.pending_platforms
+        pending = plan is not None and platform in plan.pending_platforms
         failed = None
-        if pending:
+        if pending and plan is not None:
             failed = _failed(facts, service, plan, platform, failed_check,
                              run_errors.get((service.name, plan.commit), {}))
         failure = held.get(platform)
@@ -148,8 +156,8 @@ def service_status(registry: RegistryClient, facts: Facts, service: Service, pla
         unknown=unknown)
 
 
-def _failed(facts: Facts, service: Service, plan: ServicePlan, platform: str, failed_check: dict | None,
-            errors: dict) -> str | None:
+def _failed(facts: Facts, service: Service, plan: ServicePlan, platform: str,
+            failed_check: Mapping[str, Any] | None, errors: Mapping[str, str]) -> str | None:
     """What failed in the last try at a platform still pending (its backoff
     has run out), or None when it has not been tried."""
     try:
@@ -167,14 +175,14 @@ def _failed(facts: Facts, service: Service, plan: ServicePlan, platform: str, fa
     return reason.splitlines()[0] if reason else None
 
 
-def published_index(registry: RegistryClient, image: str, platforms) -> Published | None:
+def published_index(registry: RegistryClient, image: str, platforms: Collection[str]) -> Published | None:
     """The ``latest`` index of ``image`` and, for each of ``platforms`` it
     lists, its image's digest and size; None when nothing is published."""
     index = registry.manifest(image, names.LATEST)
     if index is None:
         return None
     document = index.json()
-    images = {}
+    images: dict[str, tuple[str, int | None]] = {}
     entries = document.get("manifests", ()) if index.media_type in INDEX_TYPES else ()
     for entry in entries:
         platform = platform_of(entry.get("platform") or {})
@@ -189,10 +197,10 @@ def image_size(registry: RegistryClient, image: str, digest: str) -> int | None:
     if manifest is None or manifest.media_type in INDEX_TYPES:
         return None
     document = manifest.json()
-    return document["config"]["size"] + sum(layer["size"] for layer in document.get("layers", ()))
+    return int(document["config"]["size"] + sum(layer["size"] for layer in document.get("layers", ())))
 
 
-def read_reports(folder: Path) -> list[dict]:
+def read_reports(folder: Path) -> list[dict[str, Any]]:
     """The run reports (``{"services": [...]}``) in ``folder``, oldest first:
     the last run's, and, in a CI pages job, each build job's."""
     found = []
@@ -206,11 +214,12 @@ def read_reports(folder: Path) -> list[dict]:
     return found
 
 
-def from_reports(reports: list[dict]) -> tuple[dict, dict]:
+def from_reports(reports: list[dict[str, Any]]) -> tuple[ReportedChecks, ReportedErrors]:
     """(service, commit, platform) -> the newest start check reported, and
     (service, commit) -> what failed in the newest run that failed, when
     no later run went through."""
-    checks, failed = {}, {}
+    checks: ReportedChecks = {}
+    failed: ReportedErrors = {}
     for report in reports:
         for entry in report["services"]:
             if not isinstance(entry, dict) or not entry.get("commit"):
@@ -243,7 +252,7 @@ def put_in_place(files: dict[str, bytes], directory: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _seconds(check: dict) -> str:
+def _seconds(check: Mapping[str, Any]) -> str:
     return f" in {check['seconds']} s" if check.get("seconds") else ""
 
 

@@ -6,9 +6,10 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Mapping
+from typing import cast
 
 from . import decide_stale, git
 from .git import GitError
@@ -64,7 +65,7 @@ def matching(tags: list[str], pattern: str) -> list[str]:
                        f"{len(tags)} tags: make it simpler (no repeat inside a repeat)") from None
     if result.returncode != 0:
         raise GitError(f"tag_pattern {pattern!r} could not be matched: {result.stderr.strip()[-200:]}")
-    return json.loads(result.stdout)
+    return cast(list[str], json.loads(result.stdout))   # the matcher prints a list of the tags given
 
 
 def resolve_all(requests: dict[str, tuple[str, str, str]], env: Mapping[str, str]
@@ -72,7 +73,7 @@ def resolve_all(requests: dict[str, tuple[str, str, str]], env: Mapping[str, str
     """Resolve ``{name: (url, ref_kind, ref)}`` concurrently; each value is
     (commit, ref name) or the GitError for that name, so one bad upstream
     (whatever it sends) does not stop the others."""
-    def one(item):
+    def one(item: tuple[str, tuple[str, str, str]]) -> tuple[str, tuple[str, str] | GitError]:
         name, (url, kind, ref) = item
         try:
             return name, resolve(url, kind, ref, env)

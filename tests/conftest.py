@@ -26,6 +26,20 @@ from tasks.settings import Settings
 REQUIRED_TOOLS = ("buildah", "docker-registry", "git", "doit")
 
 
+# Fixtures that bring up real parts: a test that uses one is of the real tier.
+REAL_PARTS = {"gitlab", "registry", "hub", "base", "client", "make_sandbox", "sandbox", "hub_base", "buildah",
+              "published", "started", "hostile", "nitter_workdir", "registry_with_a_realm_elsewhere"}
+
+
+def pytest_collection_modifyitems(items):
+    """The tiers: a test is real (``-m real``) when it uses a fixture of
+    REAL_PARTS or says so itself (``pytest.mark.real``); every other test is
+    in the fast tier (``-m 'not real'``), in-process and quick."""
+    for item in items:
+        if REAL_PARTS & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.real)
+
+
 def pytest_sessionstart(session):
     # The tests run the real doit, check-jsonschema and hadolint: those
     # beside this Python (.venv/bin), activated or not.

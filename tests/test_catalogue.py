@@ -1,6 +1,7 @@
 """services.yml: validation through the real ``doit`` command."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -8,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.minimal_project import CATALOGUE as GOOD, assert_stopped_before_any_work, doit_in
-from tasks.catalogue import load
+from sandbox.minimal_project import CATALOGUE as GOOD
+from sandbox.minimal_project import assert_stopped_before_any_work, doit_in, project_folder
+from tasks.catalogue import CatalogueError, load
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -26,6 +28,7 @@ def test_the_shipped_catalogue_lists_its_services():
     assert catalogue.tags_for("linux/arm64") == ["saas-linux-small-arm64"]
 
 
+@pytest.mark.real
 def test_a_service_of_ones_own_does_not_trip_the_projects_tests(tmp_path):
     """A fork adds a service as README "Adding a service" says: the tests
     that hold the shipped recipes to their upstreams leave it alone."""
@@ -156,7 +159,15 @@ MALFORMED = [
 
 
 @pytest.mark.parametrize("catalogue, message", MALFORMED)
-def test_a_malformed_catalogue_stops_everything_with_a_precise_message(tmp_path, catalogue, message):
+def test_a_malformed_catalogue_gets_a_precise_message(tmp_path, catalogue, message):
+    folder = project_folder(tmp_path, catalogue)
+    with pytest.raises(CatalogueError, match=re.escape(message)):
+        load(folder / "services.yml", {})
+
+
+def test_a_malformed_catalogue_stops_doit_before_any_work(tmp_path):
+    """The real doit, once: the message, no traceback, no task, no work."""
+    catalogue, message = MALFORMED[-1]
     assert_stopped_before_any_work(tmp_path, doit_in(tmp_path, catalogue), message)
 
 

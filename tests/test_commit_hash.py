@@ -5,6 +5,7 @@ import codecs
 
 import pytest
 
+from sandbox.fault_proxy import FaultProxy
 from sandbox.minimal_project import CATALOGUE as GOOD
 from tasks.catalogue import Record
 from tasks.commit_hash import rewrite, with_published
@@ -94,9 +95,9 @@ def test_rewrite_keeps_every_line_in_order_with_its_marker_bom_and_line_endings(
     assert rewrite(written_content, {"a": record("a", "b")}) == (written_content, [])
 
 
-def test_the_real_commit_back_keeps_the_files_marker_bom_crlf_and_final_comments(sandbox):
+def test_the_real_record_keeps_the_files_marker_bom_crlf_and_final_comments(sandbox):
     """Through doit and git: the catalogue as the remote holds it after the
-    commit-back is the maintainer's file, byte for byte, plus the records."""
+    record is the maintainer's file, byte for byte, plus the records."""
     text = sandbox.services_yml()
     styled = (codecs.BOM_UTF8 + ("---\n" + text + "\n# A final comment block,\n# two lines long.\n")
               .replace("\n", "\r\n").encode())
@@ -112,3 +113,28 @@ def test_the_real_commit_back_keeps_the_files_marker_bom_crlf_and_final_comments
     assert [line for line in lines if line in original] == original
     assert sum(line.strip() == b"published:" for line in lines) == 2
     assert set(sandbox.records()) == {"hello-web", "hello-cli"}
+
+
+def test_a_registry_gone_when_commit_hash_asks_fails_cleanly_and_records_nothing(make_sandbox, registry):
+    """The registry stops answering once the indexes are out, as commit-hash
+    asks it what is published: the run fails naming it, without a traceback,
+    and records nothing it could not see."""
+    state = {"latest": 0}
+
+    def count_latest(method, path, status):
+        if method == "PUT" and path.endswith("/manifests/latest") and status == 201:
+            state["latest"] += 1
+
+    def gone_after_the_indexes(method, path):
+        return 503 if state["latest"] >= 2 else None
+
+    with FaultProxy(registry.host, fault=gone_after_the_indexes, after=count_latest) as proxy:
+        box = make_sandbox(registry_host=proxy.host)
+        result = box.doit(check=False)
+
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "FAILED commit-hash: " in output and "HTTP 503" in output
+    assert "Traceback" not in output
+    assert box.records() == {}
+    assert "commit-hash: " in output.split("privacy-oci summary:")[1]

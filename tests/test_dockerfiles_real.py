@@ -39,6 +39,9 @@ from sandbox.debian_root import RUST_ENV, RUST_SLIM_PACKAGES, Root, image_tar
 from sandbox.upstreams import Upstream
 from tasks.git import shallow_checkout
 
+# The real tier: Debian roots, buildah.
+pytestmark = pytest.mark.real
+
 # The rust image's host triple, by the Debian architecture of its platform.
 RUST_HOST = {"amd64": "x86_64-unknown-linux-gnu", "arm64": "aarch64-unknown-linux-gnu"}
 # What CMake's generators run. The cmake crate (rust-lang/cmake-rs v0.1.58,

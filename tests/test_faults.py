@@ -14,7 +14,6 @@ from sandbox.git_http import RefusingGitServer
 from sandbox.registry import LocalRegistry, free_port
 from sandbox.upstreams import git
 
-
 TOKEN = "PLANTED-GIT-TOKEN-7f3a9c"
 PASSWORD = "PLANTED-REGISTRY-PASSWORD-2b8e4d"
 USER = "planted-user"

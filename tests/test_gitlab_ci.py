@@ -145,7 +145,7 @@ def test_the_child_pipeline_builds_with_the_schedules_builder_though_gitlab_pass
 
 
 def test_a_published_but_unrecorded_service_gets_a_commit_job(one_project):
-    """After a run whose commit-back failed: only the record is pending.
+    """After a run whose record failed: only the record is pending.
     Failed with an expired token, then with one whose role may not push:
     each time the message names the token and what it lacks."""
     one_project.project_variables["PRIVACY_OCI_GIT_TOKEN"] = "glpat-expired"
@@ -227,6 +227,7 @@ def test_a_failed_arm64_is_built_again_alone_on_its_runner(tmp_path, base):
         project.gitlab.close()
 
 
+@pytest.mark.real
 def test_a_tick_that_cannot_gather_its_facts_starts_no_heavy_job(tmp_path):
     """Docker Hub out of reach for a moment: plan says why in a light job
     that fails, and starts no builder job."""

@@ -11,6 +11,7 @@ import pytest
 from sandbox.readback import file_in_image, image_config, recorded, records
 from sandbox.upstreams import git
 
+
 def test_first_run_publishes_index_and_records_one_skip_ci_commit(sandbox, client):
     original = sandbox.services_yml()
     commits = {name: git("rev-parse", "HEAD", cwd=u.work) for name, u in sandbox.upstreams.items()}
@@ -150,7 +151,7 @@ def test_list_touches_no_network(sandbox):
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         listener.setblocking(False)
-        host = "127.0.0.1:%d" % listener.getsockname()[1]
+        host = f"127.0.0.1:{listener.getsockname()[1]}"
         (sandbox.checkout / "services.yml").write_text(
             sandbox.services_yml().replace(sandbox.registry.host, host))
         trace = sandbox.directory / "git-trace"

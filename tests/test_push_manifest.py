@@ -12,9 +12,9 @@ from sandbox.demo import DEB_CACHE
 from tasks import names
 from tasks.builders import PlatformManifest
 from tasks.catalogue import Catalogue, Service
-from tasks.pipeline import Pipeline
 from tasks.push_manifest import image_index
 from tasks.registry import OCI_INDEX, OCI_MANIFEST
+from tasks.run import Run
 from tasks.settings import Settings
 
 COMMIT, INPUTS = "c" * 40, "d" * 16
@@ -51,9 +51,9 @@ def test_index_keeps_attestation_entries_of_a_platform_pushed_as_an_index(gitlab
     service = Service(name="svc", upstream="file:///x", ref_kind="branch", ref="main",
                       platforms=("linux/amd64", "linux/arm64"), dockerfile=Path("/dev/null"),
                       build_args=())
-    pipeline = Pipeline(tmp_path, Catalogue(tmp_path / "services.yml", registry.host + "/" + name.rsplit("/", 1)[0],
+    run = Run(tmp_path, Catalogue(tmp_path / "services.yml", registry.host + "/" + name.rsplit("/", 1)[0],
                                             (service,)), Settings.from_environ(gitlab.job_env()))
-    platforms = [pipeline.facts.platform_manifest(service, COMMIT, INPUTS, p) for p in service.platforms]
+    platforms = [run.facts.platform_manifest(service, COMMIT, INPUTS, p) for p in service.platforms]
     assert platforms[0].entries == (image_entry, attestation_entry)
     assert platforms[1].entries == ()
 

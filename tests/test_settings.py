@@ -1,10 +1,12 @@
 """The settings from the environment: read once, checked before any work."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from sandbox.minimal_project import CATALOGUE, assert_stopped_before_any_work, doit_in
-from tasks.settings import Settings
+from tasks.settings import Settings, SettingsError
 
 BAD_ENVIRONMENTS = [
     ({"PRIVACY_OCI_BUILDER": "kaniko"}, "environment: PRIVACY_OCI_BUILDER='kaniko' is not a builder"),
@@ -18,7 +20,13 @@ BAD_ENVIRONMENTS = [
 
 
 @pytest.mark.parametrize("environment, message", BAD_ENVIRONMENTS)
-def test_a_bad_environment_stops_everything_with_a_precise_message(tmp_path, environment, message):
+def test_a_bad_environment_gets_a_precise_message(environment, message):
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        Settings.from_environ(environment)
+
+
+def test_a_bad_environment_stops_doit_before_any_work(tmp_path):
+    environment, message = BAD_ENVIRONMENTS[0]
     assert_stopped_before_any_work(tmp_path, doit_in(tmp_path, CATALOGUE, environment), message)
 
 

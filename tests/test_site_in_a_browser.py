@@ -9,7 +9,6 @@ colour scheme, contrast included."""
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 from urllib.parse import urlsplit
 from urllib.request import urlopen
 
@@ -21,6 +20,9 @@ from sandbox.browser import CHROMEDRIVER, CHROMIUM, Browser, SiteServer, off_loo
 from sandbox.site_samples import sample_site
 from tasks import site
 from tasks.status_page import put_in_place
+
+# The real tier: a real browser.
+pytestmark = pytest.mark.real
 
 PHONE = (375, 740)
 NARROWEST = (320, 640)

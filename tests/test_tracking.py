@@ -7,7 +7,6 @@ from sandbox.readback import recorded
 from sandbox.upstreams import git
 
 
-
 def test_semver_tracking_builds_the_newest_release_and_rebuilds_once_for_a_new_one(make_sandbox, client):
     box = make_sandbox(overrides={"hello-cli": {"tag_pattern": "semver"}})
     cli = box.upstreams["hello-cli"]

@@ -14,11 +14,17 @@ import re
 import sys
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Any
 
 from ..errors import StageFailed
+from ..registry import RegistryClient
+from ..registry_auth import Credential
+
+if TYPE_CHECKING:   # (the settings import the builders: for the type only, or the imports go round)
+    from ..settings import Settings
 
 # The builders, by the name PRIVACY_OCI_BUILDER gives them, in the order they
 # are tried when none is named: name -> (module, class).
@@ -80,20 +86,20 @@ class PlatformManifest:
     digest: str
     media_type: str
     size: int
-    entries: tuple[dict, ...] = ()
+    entries: tuple[dict[str, Any], ...] = ()
 
 
 class Builder(ABC):
     # The container runtime of the jobs this builder runs in, for the start check.
     runtime: str = "docker"
 
-    def __init__(self, registry, settings):
+    def __init__(self, registry: RegistryClient, settings: Settings) -> None:
         self.registry = registry
         self.settings = settings
 
     @classmethod
     @abstractmethod
-    def works_here(cls, settings) -> bool:
+    def works_here(cls, settings: Settings) -> bool:
         """Whether this builder's programs are there and answer."""
 
     @abstractmethod
@@ -101,7 +107,7 @@ class Builder(ABC):
         """Build and push one platform image; return the pushed digest."""
 
     @abstractmethod
-    def prepare(self, logins) -> None:
+    def prepare(self, logins: Sequence[tuple[str, Credential]]) -> None:
         """Set up a fresh CI job for building, once, before its first build:
         log in to each (registry host, credential) of ``logins`` (the image
         registry, and the registries base images come from when credentials
@@ -116,10 +122,10 @@ def run(command: list[str], what: str, env: Mapping[str, str], stdin: str = "", 
     it on failure, RecipeFailed when the command ``builds`` the recipe
     and its output does not blame a registry."""
     import sh  # imported when a builder runs: `doit list` runs none
-    tail = deque(maxlen=OUTPUT_TAIL_LINES)
+    tail: deque[str] = deque(maxlen=OUTPUT_TAIL_LINES)
     dropped: dict[str, str] = {}
 
-    def echo(line):
+    def echo(line: str) -> None:
         line = TERMINAL_CONTROL.sub("", line)
         tail.append(line.rstrip("\n"))
         for instruction in DROPPED.findall(line):
@@ -138,7 +144,7 @@ def run(command: list[str], what: str, env: Mapping[str, str], stdin: str = "", 
                                  + " | ".join(dropped.values()))
 
 
-def _reason(lines) -> str:
+def _reason(lines: Iterable[str]) -> str:
     """The builder's last words, and the failing step's own before them
     (skipping the bare "exited with status N" lines in between)."""
     said = [line.strip() for line in lines if line.strip()]
@@ -148,13 +154,13 @@ def _reason(lines) -> str:
     return f"{said[-1]} | {cause}" if cause else said[-1]
 
 
-def select(settings, registry) -> Builder:
+def select(settings: Settings, registry: RegistryClient) -> Builder:
     """The builder PRIVACY_OCI_BUILDER names (checked against ``NAMES`` with
     the other settings), or the first of ``BUILDERS`` that works here."""
     names = [settings.builder] if settings.builder else NAMES
     for name in names:
         module, class_name = BUILDERS[name]
-        builder = getattr(importlib.import_module(f"{__name__}.{module}"), class_name)
+        builder: type[Builder] = getattr(importlib.import_module(f"{__name__}.{module}"), class_name)
         if settings.builder or builder.works_here(settings):
             return builder(registry, settings)
     raise BuildError("no builder found: install docker with the buildx plugin, or buildah")

@@ -14,31 +14,37 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..registry import is_loopback, split_reference
+from ..registry import RegistryClient, is_loopback, split_reference
+from ..registry_auth import Credential
 from . import Builder, BuildRequest, run
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 
 class BuildahBuilder(Builder):
     runtime = "podman"
 
-    def __init__(self, registry, settings):
+    def __init__(self, registry: RegistryClient, settings: Settings) -> None:
         super().__init__(registry, settings)
         self.executable = settings.buildah
         # A separate store (PRIVACY_OCI_BUILDAH_ROOT) keeps runs apart, as on a fresh runner.
         root = settings.buildah_root
-        self.store = ["--root", f"{root}/root", "--runroot", f"{root}/run"] if root else []
+        self.store: list[str] = ["--root", f"{root}/root", "--runroot", f"{root}/run"] if root else []
         # STORAGE_DRIVER as a flag: buildah 1.28 ignores the variable.
         if settings.buildah_storage_driver:
             self.store += ["--storage-driver", settings.buildah_storage_driver]
         self.isolation = settings.buildah_isolation
 
     @classmethod
-    def works_here(cls, settings) -> bool:
+    def works_here(cls, settings: Settings) -> bool:
         return shutil.which(settings.buildah) is not None
 
-    def prepare(self, logins) -> None:
+    def prepare(self, logins: Sequence[tuple[str, Credential]]) -> None:
         for registry_host, credential in logins:
             run([self.executable, *self.store, "login", "--username", credential.user, "--password-stdin",
                  *_tls_flags(f"{registry_host}/x"), registry_host], "buildah login", self.settings.environ,

@@ -17,10 +17,16 @@ import json
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..registry import is_loopback, split_reference
+from ..registry import RegistryClient, is_loopback, split_reference
+from ..registry_auth import Credential
 from . import Builder, BuildError, BuildRequest, run
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 # BuildKit 0.32 and later push attestations as OCI artifacts, which the
 # gitlab.com registry refuses for a new image (moby/buildkit#7007); the image
@@ -31,12 +37,12 @@ BUILDER_NAME = "privacy-oci"
 
 
 class BuildxBuilder(Builder):
-    def __init__(self, registry, settings):
+    def __init__(self, registry: RegistryClient, settings: Settings) -> None:
         super().__init__(registry, settings)
         self.docker = settings.docker
 
     @classmethod
-    def works_here(cls, settings) -> bool:
+    def works_here(cls, settings: Settings) -> bool:
         return (shutil.which(settings.docker) is not None
                 and subprocess.run([settings.docker, "buildx", "version"], capture_output=True).returncode == 0)
 
@@ -61,7 +67,7 @@ class BuildxBuilder(Builder):
             command += ["--label", f"{name}={value}"]
         return command + [str(request.context)]
 
-    def prepare(self, logins) -> None:
+    def prepare(self, logins: Sequence[tuple[str, Credential]]) -> None:
         env = self.settings.environ
         run([self.docker, "run", "--privileged", "--rm", BINFMT_IMAGE, "--install", "arm64,arm"],
             "installing the QEMU handlers", env)
@@ -79,6 +85,6 @@ class BuildxBuilder(Builder):
             run(self.build_command(request, metadata_file), "docker buildx build", self.settings.environ,
                 builds=True)
             try:
-                return json.loads(metadata_file.read_text())["containerimage.digest"]
+                return str(json.loads(metadata_file.read_text())["containerimage.digest"])
             except (OSError, ValueError, KeyError):
                 raise BuildError("docker buildx build wrote no image digest to its metadata file") from None

@@ -13,10 +13,14 @@ import importlib
 import shutil
 import subprocess
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import StageFailed
+
+if TYPE_CHECKING:   # (the settings import the runtimes: for the type only, or the imports go round)
+    from ..settings import Settings
 
 # name -> (module, class); the builders name the runtime they go with.
 RUNTIMES = {"podman": ("podman", "PodmanRuntime"), "docker": ("docker", "DockerRuntime")}
@@ -37,12 +41,12 @@ class ContainerState:
 class Runtime(ABC):
     program: str
 
-    def __init__(self, settings):
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
     @classmethod
     @abstractmethod
-    def works_here(cls, settings) -> bool:
+    def works_here(cls, settings: Settings) -> bool:
         """Whether this runtime's program is there."""
 
     @abstractmethod
@@ -105,13 +109,13 @@ class Runtime(ABC):
         return result.returncode, result.stdout + result.stderr
 
 
-def select(settings, default: str) -> Runtime:
+def select(settings: Settings, default: str) -> Runtime:
     """The runtime PRIVACY_OCI_RUNTIME names, else ``default`` (the one that
     goes with the builder), else the first of ``RUNTIMES`` that is here."""
     names = [settings.runtime] if settings.runtime else [default, *(n for n in NAMES if n != default)]
     for name in names:
         module, class_name = RUNTIMES[name]
-        runtime = getattr(importlib.import_module(f"{__name__}.{module}"), class_name)
+        runtime: type[Runtime] = getattr(importlib.import_module(f"{__name__}.{module}"), class_name)
         if settings.runtime or runtime.works_here(settings):
             return runtime(settings)
     raise RuntimeFailed(f"no container runtime found for the start check: install {' or '.join(NAMES)}")

@@ -8,13 +8,17 @@ import hashlib
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..registry import is_loopback, split_reference
 from . import Runtime, which
 
+if TYPE_CHECKING:
+    from ..settings import Settings
+
 
 class PodmanRuntime(Runtime):
-    def __init__(self, settings):
+    def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.program = settings.podman
         self.store: list[str] = []
@@ -31,7 +35,7 @@ class PodmanRuntime(Runtime):
             self.store += ["--storage-driver", settings.buildah_storage_driver]
 
     @classmethod
-    def works_here(cls, settings) -> bool:
+    def works_here(cls, settings: Settings) -> bool:
         return which(settings.podman, settings.environ)
 
     def command(self, *args: str) -> list[str]:

@@ -8,7 +8,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
+
+# The real tier: the whole demo.
+pytestmark = pytest.mark.real
 
 
 def test_the_demo_publishes_and_its_world_can_be_used_again_as_it_says(tmp_path):

@@ -12,18 +12,19 @@ from .catalogue import Catalogue, Service
 from .facts import Facts
 from .ledger import Ledger
 from .registry import DOCKER_HUB, RegistryClient, normalize_image, split_reference
+from .registry_auth import Credential
 from .registry_auth import load as load_credentials
 from .remote import CatalogueRemote
 from .runtimes import Runtime
 from .runtimes import select as select_runtime
-
+from .settings import Settings
 
 # What `docker login` and `buildah login` call Docker Hub.
 DOCKER_HUB_LOGIN = "docker.io"
 
 
-class Pipeline:
-    def __init__(self, root: Path, catalogue: Catalogue, settings):
+class Run:
+    def __init__(self, root: Path, catalogue: Catalogue, settings: Settings) -> None:
         self.root = Path(root)
         self.catalogue = catalogue
         self.settings = settings
@@ -73,7 +74,7 @@ class Pipeline:
                 self._remote = CatalogueRemote(self.root, self.catalogue.path, self.settings, self.work_dir)
             return self._remote
 
-    def logins(self, registry: RegistryClient) -> list:
+    def logins(self, registry: RegistryClient) -> list[tuple[str, Credential]]:
         """(host, credential) a builder logs in to: the image registry, and
         each registry base images come from that has credentials configured
         (Docker Hub's from DOCKER_AUTH_CONFIG, GitLab's Dependency Proxy)."""
