@@ -15,6 +15,7 @@ script gets the image's PATH.
 
 ``docker`` is a recorder (no engine runs here) and ``buildah`` the real one;
 both log every call, so a run can be asked which jobs touched a builder.
+Which jobs were given a secret (``WATCHED``) is logged too, by name only.
 """
 from __future__ import annotations
 
@@ -50,6 +51,8 @@ IMAGES = {
 PACKAGES = {"python3": ("python3",), "py3-pip": ("pip", "pip3"), "python3-pip": ("pip", "pip3"), "git": ("git",),
             "podman": ("podman",)}
 BUILDERS = ("docker", "buildah", "podman")
+# Variables whose presence in each job is logged (the name, never the value).
+WATCHED = ("PRIVACY_OCI_GIT_TOKEN",)
 
 BASH_ENV = """\
 # The image's tools for a job's script (see sandbox/ci_images.py).
@@ -58,6 +61,9 @@ if [ -z "${BASH_EXECUTION_STRING:-}" ] && [ -z "${JOB_IMAGE_BIN:-}" ] && [ -n "$
   JOB_IMAGE_BIN=$(mktemp -d "$CI_IMAGES_DIR/job.XXXXXX")
   cp -a "$CI_IMAGES_DIR/images/$__image/." "$JOB_IMAGE_BIN/"
   printf '%s\\t%s\\n' "$CI_JOB_NAME" "$__image" >> "$CI_IMAGES_DIR/jobs.log"
+  for __name in $CI_IMAGES_WATCHED; do
+    if [ -n "${!__name:-}" ]; then printf '%s\\t%s\\n' "$CI_JOB_NAME" "$__name" >> "$CI_IMAGES_DIR/given.log"; fi
+  done
   export JOB_IMAGE_BIN PATH="$JOB_IMAGE_BIN"
   # Each job on a runner of its own: a builder store no other job shares.
   if [ -n "${PRIVACY_OCI_BUILDAH_ROOT:-}" ]; then export PRIVACY_OCI_BUILDAH_ROOT="$JOB_IMAGE_BIN.store"; fi
@@ -89,6 +95,7 @@ class CiImages:
         self.directory = Path(directory)
         self.builder_log = self.directory / "builder-calls.log"
         self.jobs_log = self.directory / "jobs.log"
+        self.given_log = self.directory / "given.log"
         self.bash_env = self.directory / "bash-env.sh"
         self.directory.mkdir(parents=True, exist_ok=True)
         self.bash_env.write_text(BASH_ENV)
@@ -100,7 +107,8 @@ class CiImages:
 
     def env(self) -> dict[str, str]:
         return {"BASH_ENV": str(self.bash_env), "CI_IMAGES_DIR": str(self.directory),
-                "CI_IMAGES_PYTHON": sys.executable, "CI_IMAGES_HELPER": str(Path(__file__).resolve())}
+                "CI_IMAGES_PYTHON": sys.executable, "CI_IMAGES_HELPER": str(Path(__file__).resolve()),
+                "CI_IMAGES_WATCHED": " ".join(WATCHED)}
 
     def record_pipeline(self, preview: str) -> None:
         """Remember each job's image from gitlab-ci-local's ``--preview``."""
@@ -109,7 +117,8 @@ class CiImages:
         (self.directory / "jobs.json").write_text(json.dumps(known))
 
     def run(self, checkout: Path, variables: dict[str, str], project_variables: dict[str, str],
-            env: dict[str, str], *args: str, timeout: int = 1800) -> subprocess.CompletedProcess:
+            env: dict[str, str], *args: str, scopes: dict[str, str] | None = None,
+            timeout: int = 1800) -> subprocess.CompletedProcess:
         """gitlab-ci-local, in the shell, on the pipeline of ``checkout``
         (or ``--file`` in ``args``), each job with its image's tools.
 
@@ -117,12 +126,16 @@ class CiImages:
         does not pass them to a child pipeline, as GitLab does not unless
         told. ``project_variables`` reach every job, child pipelines' too, as
         a project's CI/CD variables and GitLab's predefined ones do (some of
-        which gitlab-ci-local would make up otherwise: CI_REGISTRY). ``env``
-        is the runner machine's."""
+        which gitlab-ci-local would make up otherwise: CI_REGISTRY), only
+        to jobs of the environment ``scopes`` gives a variable, as GitLab's
+        environment scope does (default ``*``: every job). ``env`` is the
+        runner machine's."""
+        scopes = scopes or {}
         # gitlab-ci-local's variables file; typed, or a value starting with
         # "/" would become a file variable.
         (checkout / ".gitlab-ci-local-variables.yml").write_text(json.dumps(
-            {name: {"type": "variable", "values": {"*": value}} for name, value in project_variables.items()}))
+            {name: {"type": "variable", "values": {scopes.get(name, "*"): value}}
+             for name, value in project_variables.items()}))
         options = [option for name, value in variables.items() for option in ("--variable", f"{name}={value}")]
         self.record_pipeline(preview(checkout, *options, *args, env=env))
         # Each job in a copy of its own, as each runner job has its clone.
@@ -144,6 +157,13 @@ class CiImages:
         if not self.jobs_log.exists():
             return []
         return [tuple(line.split("\t", 1)) for line in self.jobs_log.read_text().splitlines()]
+
+    def jobs_given(self, variable: str) -> list[str]:
+        """The jobs, in order, that had ``variable`` (one of ``WATCHED``) set."""
+        if not self.given_log.exists():
+            return []
+        return [job for job, name in (line.split("\t", 1) for line in self.given_log.read_text().splitlines())
+                if name == variable]
 
     def builder_calls(self) -> list[tuple[str, str]]:
         """(program, arguments) of every docker or buildah call a job made."""

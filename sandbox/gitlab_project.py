@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tasks.registry import RegistryClient
@@ -28,6 +28,8 @@ from .upstreams import Upstream
 # make the branch up as "HEAD".)
 GITLAB_PREDEFINED = ("CI_REGISTRY", "CI_REGISTRY_IMAGE", "CI_REGISTRY_USER", "CI_REGISTRY_PASSWORD", "CI_JOB_TOKEN",
                      "CI_COMMIT_BRANCH", "CI_COMMIT_REF_NAME")
+# The environment scope README, "GitLab CI" step 2 gives PRIVACY_OCI_GIT_TOKEN.
+RECORD_ENVIRONMENT = "privacy-oci-record"
 
 
 @dataclass
@@ -43,6 +45,8 @@ class Project:
     machine_env: dict            # the runner machine's
     project_variables: dict      # the project's CI/CD variables
     urls_without_tokens: bool
+    # Each variable's environment scope where it is not "*" (every job).
+    variable_scopes: dict = field(default_factory=dict)
     pipeline_variables: bool = False     # "Minimum role to use pipeline variables": no_one_allowed
     job: runner.Checkout | None = None
     jobs: int = 0
@@ -67,7 +71,7 @@ class Project:
         variables = {"CI_PIPELINE_SOURCE": source, **(variables or {})}
         predefined = {name: self.job.env[name] for name in GITLAB_PREDEFINED}
         result = self.images.run(checkout, variables, {**predefined, **self.project_variables},
-                                 {**self.job.env, **self.machine_env}, *args)
+                                 {**self.job.env, **self.machine_env}, *args, scopes=self.variable_scopes)
         result.failed = CiImages.failed_jobs(result) or (["gitlab-ci-local"] if result.returncode else [])
         if check:
             assert not result.failed, "\n".join(
@@ -119,8 +123,10 @@ def make_project(directory: Path, base: str, urls_without_tokens=False, dockerfi
         # what podman needs on this kind of machine (sandbox/containers_conf.py)
         **containers_conf.write(directory),
     }
-    # README, "GitLab CI": the token as a masked CI/CD variable (step 2), the
-    # builder as a project variable (step 3; this runner has no Docker engine).
+    # README, "GitLab CI": the token as a masked CI/CD variable scoped to the
+    # record job's environment (step 2), the builder as a project variable
+    # (step 3; this runner has no Docker engine).
     project_variables = {"PRIVACY_OCI_GIT_TOKEN": gitlab.project_token, "PRIVACY_OCI_BUILDER": "buildah"}
     return Project(directory, gitlab, repo, upstreams, f"{gitlab.registry.host}/{gitlab.project_path}",
-                   CiImages(directory / "images"), machine_env, project_variables, urls_without_tokens)
+                   CiImages(directory / "images"), machine_env, project_variables, urls_without_tokens,
+                   {"PRIVACY_OCI_GIT_TOKEN": RECORD_ENVIRONMENT})

@@ -104,6 +104,9 @@ def test_a_scheduled_tick_publishes_through_light_jobs_and_builds_only_in_builde
     assert not any(c.password == project.gitlab.project_token and c.service != "git-receive-pack"
                    for c in project.gitlab.git_credentials)
     assert hub.tokens.credentials[hub_before:] == []
+    # The push token, scoped to the record's environment, reached the
+    # record job alone: not plan, the builds, the index jobs or pages.
+    assert project.images.jobs_given("PRIVACY_OCI_GIT_TOKEN") == ["commit-hash"]
 
     before = len(project.images.jobs_started())
     calls = len(project.images.builder_calls())
@@ -188,6 +191,7 @@ def test_one_job_mode_publishes_in_a_single_builder_job(one_project):
     one_project.project_variables["PRIVACY_OCI_MODE"] = "single"
     one_project.schedule()
     assert one_project.started_since(0) == [("publish-in-one-job-buildah", BUILDAH)]
+    assert one_project.images.jobs_given("PRIVACY_OCI_GIT_TOKEN") == ["publish-in-one-job-buildah"]
     assert set(one_project.records()) == {"hello-web", "hello-cli"}
 
 
