@@ -25,9 +25,9 @@ from .upstreams import Upstream
 
 # GitLab's predefined variables that gitlab-ci-local would set otherwise.
 # (A runner's checkout is a detached HEAD, from which gitlab-ci-local would
-# make the branch up as "HEAD".)
+# make the branch up as "HEAD"; and gitlab-ci-local says GITLAB_CI=false.)
 GITLAB_PREDEFINED = ("CI_REGISTRY", "CI_REGISTRY_IMAGE", "CI_REGISTRY_USER", "CI_REGISTRY_PASSWORD", "CI_JOB_TOKEN",
-                     "CI_COMMIT_BRANCH", "CI_COMMIT_REF_NAME")
+                     "CI_COMMIT_BRANCH", "CI_COMMIT_REF_NAME", "GITLAB_CI")
 
 
 @dataclass
