@@ -274,7 +274,7 @@ def _service(name: str, settings: object, where: str, repo_root: Path, local: bo
                    start_check=_start_check(settings.get("start_check"), f"{at}: field 'start_check'", repo_root))
 
 
-def check_git_url(value, field, local: bool = False) -> str:
+def check_git_url(value: object, field: str, local: bool = False) -> str:
     """``value`` as a git repository URL that is safe to hand to git and to
     show: no user information (a token as a URL's user would land in
     labels, reports and logs), encryption unless the repository is on this
