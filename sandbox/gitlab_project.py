@@ -18,7 +18,7 @@ from tasks.settings import Settings
 from . import clock, containers_conf, counting_builder, runner
 from .ci_images import CiImages
 from .config_repo import ConfigRepo
-from .demo import STAND_IN_DOCKERFILE, stand_in_services
+from .demo import STAND_IN_DOCKERFILE, two_stand_ins
 from .gitlab import GitLab
 from .readback import records
 from .upstreams import Upstream
@@ -95,13 +95,7 @@ def make_project(directory: Path, base: str, urls_without_tokens=False, dockerfi
     """Two stand-in services in a project on a GitLab stand-in of its own
     (close ``project.gitlab`` when done), built FROM ``base``."""
     gitlab = GitLab(directory / "gitlab")
-    upstreams = {}
-    for name in ("hello-web", "hello-cli"):
-        upstreams[name] = Upstream(directory / "upstreams" / name)
-        upstreams[name].commit({"message.txt": f"hello from {name}\n"}, "first")
-    services = stand_in_services(upstreams, base)
-    for settings in services.values():
-        settings["build_args"].update(build_args or {})
+    upstreams, services = two_stand_ins(directory, base, build_args)
     prefix = "${CI_REGISTRY_IMAGE}"
     repo = ConfigRepo(directory / "catalogue", remote=gitlab.bare)
     repo.create(prefix, services, {name: dockerfile for name in upstreams}, whole_project=True, extra_yaml=extra_yaml)

@@ -10,6 +10,8 @@ over smart HTTP that takes the job's token), with the base image on a
 Docker Hub stand-in (see sandbox/github_project.py)."""
 from __future__ import annotations
 
+import base64
+import json
 import re
 import shutil
 import subprocess
@@ -18,6 +20,9 @@ import pytest
 from ruamel.yaml import YAML
 
 from sandbox.config_repo import PROJECT_ROOT
+from sandbox.flaky_server import FLAKY_DOCKERFILE, FlakyPayloads
+from sandbox.github_project import ARM64_RUNNER, RUNNER_TAGS, make_project
+from sandbox.readback import index_platforms
 
 WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "privacy-oci.yml"
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
@@ -118,3 +123,160 @@ def test_zizmor_catches_a_checkout_that_keeps_its_credentials(tmp_path):
     result = subprocess.run(["zizmor", "--offline", "--no-progress", "--min-severity", "medium", str(kept)],
                             capture_output=True, text=True)
     assert result.returncode != 0 and "artipacked" in result.stdout + result.stderr
+
+
+# The rehearsal under act.
+
+@pytest.fixture
+def project(tmp_path, base):
+    made = make_project(tmp_path, base)
+    yield made
+    made.github.close()
+
+
+def test_a_scheduled_tick_publishes_to_the_owners_namespace_and_records_with_the_jobs_token(project, hub):
+    hub_before = len(hub.tokens.credentials)
+
+    first = project.tick()
+
+    assert first.jobs[0] == "plan"
+    assert sorted(job for job in first.jobs if job.startswith("build:")) == \
+        ["build:hello-cli:amd64", "build:hello-web:amd64", "build:hello-web:arm64"]
+    assert {"index:hello-web", "index:hello-cli", "record", "pages"} <= set(first.jobs)
+    client = project.client()
+    assert index_platforms(client, f"{project.prefix}/hello-web") == {"amd64", "arm64"}
+    assert project.prefix.endswith("/privacy-fronts")
+    assert set(project.records()) == {"hello-web", "hello-cli"}
+    log = project.repo.remote_log()
+    assert len(log) == 2 and "[skip ci]" in log[0]
+    # The job's token went to the stand-in's registry and git remote only.
+    assert hub.tokens.credentials[hub_before:] == []
+    pushes = [c for c in project.github.git_credentials if c.service == "git-receive-pack"]
+    assert pushes and all(c.password == project.github.job_token for c in pushes)
+    # The site, deployed by the pages job.
+    status = json.loads((project.directory / "pages" / "status.json").read_text())
+    assert [(s["name"], s["state"]) for s in status["services"]] == [("hello-web", "current"), ("hello-cli", "current")]
+
+    assert first.runners == {"build:hello-web:amd64": "ubuntu-latest", "build:hello-web:arm64": "ubuntu-latest",
+                             "build:hello-cli:amd64": "ubuntu-latest"}
+    # Each job checked out main's tip with the job's token, as actions/checkout does.
+    tips = re.findall(r"\] checkout \(stand-in\): ([0-9a-f]{40}) of .* on main$", first.log, re.MULTILINE)
+    assert len(tips) == len(first.jobs) and len(set(tips)) == 1
+    fetches = [c for c in project.github.git_credentials if c.service == "git-upload-pack"]
+    assert fetches and all(c.password == project.github.job_token for c in fetches)
+    calls = len(project.builds())
+    assert calls == 3
+
+    # Nothing pending: the tick is the plan job alone.
+    again = project.tick()
+    assert again.jobs == ["plan"]
+    assert "Nothing is pending" in again.log or "nothing is pending" in again.log
+    assert len(project.builds()) == calls and len(project.repo.remote_log()) == 2
+
+    # One platform pending: a new upstream commit of hello-cli (amd64 only)
+    # brings its build, its index, the record and the site; nothing else.
+    second = project.upstreams["hello-cli"].commit({"message.txt": "hello again\n"}, "second")
+    one = project.tick()
+    assert one.jobs == ["plan", "build:hello-cli:amd64", "index:hello-cli", "record", "pages"]
+    assert project.builds()[calls:] == [("hello-cli", "linux/amd64")]
+    assert project.records()["hello-cli"] == second
+
+
+def test_the_checkout_stand_in_behaves_as_actions_checkout(project):
+    """A shallow fetch of the event's commit alone, a local branch at it,
+    the token in an extraheader for the server that stays unless
+    persist-credentials is false (what the workflow asks)."""
+    here = project.repo.clone(project.directory / "probe")
+    workflow = here / ".github" / "workflows" / "privacy-oci.yml"
+    checkout = next(line.split("uses: ", 1)[1] for line in workflow.read_text().splitlines()
+                    if "uses: actions/checkout@" in line).split()[0]
+    workflow.write_text(PROBE.format(checkout=checkout))
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qam", "probe"],
+                   cwd=here, check=True)
+    subprocess.run(["git", "push", "-q", "origin", "HEAD:main"], cwd=here, check=True)
+    tick = project.tick()
+    said = dict(line.split("] ", 1)[1].split("=", 1) for line in tick.log.splitlines() if "] probe-" in line)
+    assert said["probe-shallow"] == "true" and said["probe-commits"] == "1"
+    assert said["probe-branch"] == "refs/heads/main"
+    expected = base64.b64encode(f"x-access-token:{project.github.job_token}".encode()).decode()
+    assert said["probe-kept"] == f"http.{project.github.server_url}/.extraheader AUTHORIZATION: basic {expected}"
+    assert said["probe-dropped"] == "none"
+
+
+PROBE = """\
+on: [schedule]
+permissions: {{}}
+jobs:
+  plan:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: {checkout}
+      - run: |
+          echo "probe-shallow=$(git rev-parse --is-shallow-repository)"
+          echo "probe-commits=$(git rev-list --count HEAD)"
+          echo "probe-branch=$(git symbolic-ref HEAD)"
+          echo "probe-kept=$(git config --get-regexp 'http\\..*\\.extraheader')"
+      - uses: {checkout}
+        with:
+          persist-credentials: false
+      - run: echo "probe-dropped=$(git config --get-regexp 'http\\..*\\.extraheader' || echo none)"
+"""
+
+
+def test_a_failed_arm64_is_built_again_alone_on_its_runner(tmp_path, base):
+    payloads = FlakyPayloads(failures=1)
+    project = make_project(tmp_path, base, dockerfile=FLAKY_DOCKERFILE, build_args={"PAYLOAD_URL": payloads.url},
+                           extra_yaml=RUNNER_TAGS)
+    try:
+        # arm64 failed once, on its native runner label; the index job says
+        # it is held back, without building; what was published is recorded.
+        first = project.tick(check=False)
+        assert first.failed == ["build:hello-web:arm64"]
+        assert first.runners["build:hello-web:arm64"] == ARM64_RUNNER
+        assert first.runners["build:hello-web:amd64"] == "ubuntu-latest"
+        assert "held back   arm64 held back after 1 failed build(s), next try after" in first.log
+        assert first.jobs[-2:] == ["record", "pages"]
+        assert set(project.records()) == {"hello-cli"}
+
+        # A tick soon after, nothing changed: held back, the plan job alone.
+        project.hours_later(0.25)
+        assert project.tick().jobs == ["plan"]
+
+        # Run by hand (Actions -> Run workflow): tried again now.
+        again = project.tick("workflow_dispatch")
+        assert again.jobs == ["plan", "build:hello-web:arm64", "index:hello-web", "record", "pages"]
+        assert index_platforms(project.client(), f"{project.prefix}/hello-web") == {"amd64", "arm64"}
+        assert set(project.records()) == {"hello-web", "hello-cli"}
+    finally:
+        payloads.close()
+        project.github.close()
+
+
+def test_a_published_but_unrecorded_service_gets_a_record_job(project):
+    """main is protected: GITHUB_TOKEN may not push past the rule; a token
+    that may only read is refused; a user's token the rule lets push
+    records what was published, and nothing is built again."""
+    project.github.protected = True
+    protected = project.tick(check=False)
+    assert protected.failed == ["record"]
+    said = " ".join(protected.log.split())
+    assert 'GitHub refused it: "GH006: Protected branch update failed for refs/heads/main.' in said
+    assert "the token in GITHUB_TOKEN" in said and "PRIVACY_OCI_GIT_TOKEN" in said
+    assert "The images are published" in said
+    assert project.records() == {}
+    calls = len(project.builds())
+
+    project.secrets["PRIVACY_OCI_GIT_TOKEN"] = project.github.read_only_token
+    read_only = project.tick(check=False)
+    assert read_only.failed == ["record"]
+    assert "Contents: read and write" in read_only.log
+    assert project.github.read_only_token not in read_only.stdout + read_only.stderr
+    assert project.records() == {}
+
+    project.secrets["PRIVACY_OCI_GIT_TOKEN"] = project.github.user_token
+    recorded = project.tick()
+    assert [tick.jobs for tick in (read_only, recorded)] == [["plan", "record", "pages"]] * 2
+    assert len(project.builds()) == calls
+    assert set(project.records()) == {"hello-web", "hello-cli"}
+    pushes = [c for c in project.github.git_credentials if c.service == "git-receive-pack"]
+    assert pushes[-1].password == project.github.user_token
