@@ -31,6 +31,8 @@ from .upstreams import Upstream
 WORKFLOW = ".github/workflows/privacy-oci.yml"
 # The actions the workflow uses, each run from its stand-in here.
 STAND_INS = {"actions/checkout": PROJECT_ROOT / "sandbox" / "actions" / "checkout",
+             "actions/upload-artifact": PROJECT_ROOT / "sandbox" / "actions" / "upload-artifact",
+             "actions/download-artifact": PROJECT_ROOT / "sandbox" / "actions" / "download-artifact",
              "actions/upload-pages-artifact": PROJECT_ROOT / "sandbox" / "actions" / "upload-pages-artifact",
              "actions/deploy-pages": PROJECT_ROOT / "sandbox" / "actions" / "deploy-pages"}
 ARM64_RUNNER = "ubuntu-24.04-arm"
@@ -114,6 +116,8 @@ class Project:
         command = ["act", event, "--json", "-C", str(here), "-W", str(here / WORKFLOW), "--no-skip-checkout",
                    "--no-cache-server", "--action-offline-mode", "--defaultbranch", "main",
                    "--actor", "maintainer", "--env", f"GITHUB_SERVER_URL={self.github.server_url}",
+                   # each tick a run of its own (act numbers every run 1), for its artifacts
+                   "--env", f"GITHUB_RUN_ID={self.ticks}",
                    "-s", f"GITHUB_TOKEN={self.github.job_token}"]
         for label in sorted(runner_labels(here / WORKFLOW, services)):
             command += ["-P", f"{label}=-self-hosted"]
@@ -213,7 +217,7 @@ def make_project(directory: Path, base: str, dockerfile: str = STAND_IN_DOCKERFI
         "PATH": os.environ["PATH"], "HOME": str(home), "LANG": "C.UTF-8",
         "PIP_CACHE_DIR": str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "privacy-oci" / "pip"),
         "BASH_ENV": str(runner_env),
-        # GitHub's artifact service and Pages, for the pages actions' stand-ins
+        # GitHub's artifact service and Pages, for the artifact and Pages actions' stand-ins
         "PAGES_ARTIFACTS": str(directory / "artifacts"), "PAGES_SITE": str(directory / "pages"),
         # ghcr.io's place here (GitHub Enterprise Server's setting)
         "PRIVACY_OCI_GITHUB_REGISTRY": github.registry.host,

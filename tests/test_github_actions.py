@@ -156,6 +156,8 @@ def test_a_scheduled_tick_publishes_to_the_owners_namespace_and_records_with_the
     # The site, deployed by the pages job.
     status = json.loads((project.directory / "pages" / "status.json").read_text())
     assert [(s["name"], s["state"]) for s in status["services"]] == [("hello-web", "current"), ("hello-cli", "current")]
+    # with each build job's start check, from its report (an artifact of the run)
+    assert all(p["check"]["what"].endswith(" s") for s in status["services"] for p in s["platforms"])
 
     assert first.runners == {"build:hello-web:amd64": "ubuntu-latest", "build:hello-web:arm64": "ubuntu-latest",
                              "build:hello-cli:amd64": "ubuntu-latest"}
