@@ -219,8 +219,6 @@ def make_project(directory: Path, base: str, dockerfile: str = STAND_IN_DOCKERFI
         "BASH_ENV": str(runner_env),
         # GitHub's artifact service and Pages, for the artifact and Pages actions' stand-ins
         "PAGES_ARTIFACTS": str(directory / "artifacts"), "PAGES_SITE": str(directory / "pages"),
-        # ghcr.io's place here (GitHub Enterprise Server's setting)
-        "PRIVACY_OCI_GITHUB_REGISTRY": github.registry.host,
         # the runner's buildah, daemonless, vfs as on a machine without overlay
         "PRIVACY_OCI_BUILDAH": str(wrapper), "STORAGE_DRIVER": "vfs",
         "PRIVACY_OCI_LOCAL_UPSTREAMS": "true",    # the stand-in upstreams are on this machine
@@ -229,5 +227,7 @@ def make_project(directory: Path, base: str, dockerfile: str = STAND_IN_DOCKERFI
     for name in ("PIP_FIND_LINKS", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_CONFIG_FILE", "PIP_CERT"):
         if name in os.environ:
             machine_env[name] = os.environ[name]
-    # README, "GitHub Actions": buildah as a repository variable (this runner has no Docker engine).
-    return Project(directory, github, repo, upstreams, machine_env, {"PRIVACY_OCI_BUILDER": "buildah"})
+    # README, "GitHub Actions", step 4: buildah as a repository variable (this runner has no Docker
+    # engine), and the registry's place, as on GitHub Enterprise Server (ghcr.io's place here).
+    variables = {"PRIVACY_OCI_BUILDER": "buildah", "PRIVACY_OCI_GITHUB_REGISTRY": github.registry.host}
+    return Project(directory, github, repo, upstreams, machine_env, variables)

@@ -16,13 +16,18 @@ import re
 import shutil
 import subprocess
 
+import jwt
 import pytest
+import requests
 from ruamel.yaml import YAML
 
 from sandbox.config_repo import PROJECT_ROOT
 from sandbox.flaky_server import FLAKY_DOCKERFILE, FlakyPayloads
+from sandbox.github import GitHub
 from sandbox.github_project import ARM64_RUNNER, RUNNER_TAGS, make_project
 from sandbox.readback import index_platforms
+from tasks.engines import Build, Work
+from tasks.engines.github import outputs
 
 WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "privacy-oci.yml"
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
@@ -282,3 +287,33 @@ def test_a_published_but_unrecorded_service_gets_a_record_job(project):
     assert set(project.records()) == {"hello-web", "hello-cli"}
     pushes = [c for c in project.github.git_credentials if c.service == "git-receive-pack"]
     assert pushes[-1].password == project.github.user_token
+
+
+@pytest.mark.real
+def test_the_registrys_realm_grants_the_jobs_token_its_owners_namespace_only(tmp_path):
+    with GitHub(tmp_path) as github:
+        def access(password: str, repository: str):
+            answer = requests.get(github.token_service.realm, auth=("any-user", password), timeout=10,
+                                  params={"service": "ghcr.io", "scope": f"repository:{repository}:pull,push"})
+            if answer.status_code != 200:
+                return answer.status_code
+            return jwt.decode(answer.json()["token"], options={"verify_signature": False})["access"]
+
+        assert access(github.job_token, "privacy-fronts/hello-web") == \
+            [{"type": "repository", "name": "privacy-fronts/hello-web", "actions": ["pull", "push"]}]
+        assert access(github.job_token, "someone-else/hello-web") == []
+        assert access(github.user_token, "privacy-fronts/hello-web") == 401
+        assert github.prefix == f"{github.registry.host}/privacy-fronts"
+
+
+def test_the_matrices_read_only_what_the_plan_writes():
+    """The workflow's matrix fields are the keys of the plan's outputs
+    (tasks.engines.github.outputs), and its plan outputs are those fan-out writes."""
+    work = Work(builds=(Build("hello-web", "linux/arm64", "build:hello-web:arm64", ("ubuntu-24.04-arm",)),),
+                indexes=(("hello-web", ("build:hello-web:arm64",)),), record=True, site=True)
+    written = outputs(work)
+    jobs = workflow()["jobs"]
+    for job, output in (("build", "builds"), ("index", "indexes")):
+        used = set(re.findall(r"matrix\.([\w-]+)", json.dumps(jobs[job])))
+        assert used <= set(json.loads(written[output])[0]), (job, used)
+    assert set(written) == set(jobs["plan"]["outputs"])
