@@ -22,6 +22,8 @@ import requests
 from ruamel.yaml import YAML
 
 from sandbox.config_repo import PROJECT_ROOT
+from sandbox.demo import DEB_CACHE
+from sandbox.docker_hub import DockerHub
 from sandbox.flaky_server import FLAKY_DOCKERFILE, FlakyPayloads
 from sandbox.github import GitHub
 from sandbox.github_project import ARM64_RUNNER, RUNNER_TAGS, make_project
@@ -317,3 +319,21 @@ def test_the_matrices_read_only_what_the_plan_writes():
         used = set(re.findall(r"matrix\.([\w-]+)", json.dumps(jobs[job])))
         assert used <= set(json.loads(written[output])[0]), (job, used)
     assert set(written) == set(jobs["plan"]["outputs"])
+
+
+@pytest.mark.real
+def test_a_tick_that_cannot_gather_its_facts_starts_no_heavy_job(tmp_path):
+    """Docker Hub out of reach for a moment: the plan says why, the
+    cannot-plan job fails with it, and no build job starts."""
+    with DockerHub(tmp_path / "hub", address="127.0.0.4", auth_address="127.0.0.5") as hub:
+        project = make_project(tmp_path / "project", hub.publish_base(DEB_CACHE))
+        try:
+            hub.registry.stop()
+            tick = project.tick(check=False)
+
+            assert tick.jobs == ["plan", "cannot-plan"]
+            assert tick.failed == ["cannot-plan"] and project.calls() == []
+            for name in ("hello-web", "hello-cli"):
+                assert f"privacy-oci: {name}: not planned: cannot decide what to do: base image" in tick.log
+        finally:
+            project.github.close()
