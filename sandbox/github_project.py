@@ -98,7 +98,6 @@ class Project:
     variables: dict              # the repository's variables (vars)
     secrets: dict = field(default_factory=dict)   # the repository's secrets, besides GITHUB_TOKEN
     ticks: int = 0
-    workspaces: list[Path] = field(default_factory=list)
 
     @property
     def prefix(self) -> str:
@@ -118,15 +117,14 @@ class Project:
                    "--actor", "maintainer", "--env", f"GITHUB_SERVER_URL={self.github.server_url}",
                    # each tick a run of its own (act numbers every run 1), for its artifacts
                    "--env", f"GITHUB_RUN_ID={self.ticks}",
-                   "-s", f"GITHUB_TOKEN={self.github.job_token}"]
+                   # the secrets (GITHUB_TOKEN among them, as act takes it) from a file, not the command line
+                   "--secret-file", str(self.secrets_file())]
         for label in sorted(runner_labels(here / WORKFLOW, services)):
             command += ["-P", f"{label}=-self-hosted"]
         for action in uses(here / WORKFLOW):
             command += ["--local-repository", f"{action}={STAND_INS[action.split('@')[0]]}"]
         for name, value in self.variables.items():
             command += ["--var", f"{name}={value}"]
-        for name, value in self.secrets.items():
-            command += ["-s", f"{name}={value}"]
         result = subprocess.run(command, cwd=here, env=self.machine_env, capture_output=True, text=True,
                                 timeout=1800)
         tick = read_tick(result)
@@ -134,6 +132,13 @@ class Project:
             assert not tick.failed and result.returncode == 0, "\n".join(
                 [f"failed: {tick.failed or result.returncode}", *tick_log(result.stdout)[-150:], result.stderr[-3000:]])
         return tick
+
+    def secrets_file(self) -> Path:
+        path = self.directory / "secrets.env"
+        secrets = {"GITHUB_TOKEN": self.github.job_token, **self.secrets}
+        path.write_text("".join(f"{name}={value}\n" for name, value in secrets.items()))
+        path.chmod(0o600)
+        return path
 
     def hours_later(self, hours: float) -> None:
         """Move every job's clock on (PRIVACY_OCI_NOW), as to a later tick."""
