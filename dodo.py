@@ -3,7 +3,9 @@ to date. ``doit`` runs the whole graph; ``doit list --status`` shows what is
 pending; ``doit build:<service>`` builds and publishes one service."""
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from tasks import build, commit_hash, fan_out, fetch_upstream, names, push_manifest, report, status_page, verify
 from tasks.catalogue import load
@@ -19,7 +21,7 @@ try:
 except ConfigurationError as error:
     sys.exit(f"privacy-oci: {error}")
 
-DOIT_CONFIG = {
+DOIT_CONFIG: dict[str, Any] = {
     # A plain-file state backend: it survives a CI cache and a change of
     # Python build, and is only ever a speed-up.
     "backend": "json",
@@ -34,29 +36,29 @@ DOIT_CONFIG = {
 Path(DOIT_CONFIG["dep_file"]).parent.mkdir(parents=True, exist_ok=True)
 
 
-def task_fetch_upstream():
+def task_fetch_upstream() -> Iterator[dict[str, Any]]:
     yield from fetch_upstream.tasks(RUN)
 
 
-def task_build():
+def task_build() -> Iterator[dict[str, Any]]:
     yield from build.tasks(RUN)
 
 
-def task_push_manifest():
+def task_push_manifest() -> Iterator[dict[str, Any]]:
     yield from push_manifest.tasks(RUN)
 
 
-def task_verify():
+def task_verify() -> Iterator[dict[str, Any]]:
     yield from verify.tasks(RUN)
 
 
-def task_commit_hash():
+def task_commit_hash() -> Iterator[dict[str, Any]]:
     yield from commit_hash.tasks(RUN)
 
 
-def task_fan_out():
+def task_fan_out() -> Iterator[dict[str, Any]]:
     yield from fan_out.tasks(RUN)
 
 
-def task_status_page():
+def task_status_page() -> Iterator[dict[str, Any]]:
     yield from status_page.tasks(RUN)

@@ -5,18 +5,20 @@ import datetime
 import sys
 from pathlib import Path
 
-from . import builds, checks, noop, pipeline
+from . import builds, checks, github_actions, noop, pipeline
 from .world import machine
 
 COMMAND = "scripts/bootstrap && .venv/bin/python -m bench"
 
 
 def main() -> int:
-    rows = sorted(noop.run() + builds.run() + checks.run() + pipeline.run(), key=lambda row: int(row[0][1:]))
+    rows = sorted(noop.run() + builds.run() + checks.run() + pipeline.run() + github_actions.run(),
+                  key=lambda row: int(row[0][1:]))
     lines = ["# Benchmark results", "",
              f"- date: {datetime.date.today().isoformat()}",
              f"- machine: {machine()}",
-             f"- command: `{COMMAND}` (or `.venv/bin/python -m bench.noop`, `.builds`, `.checks`, `.pipeline` alone)",
+             f"- command: `{COMMAND}` (or `.venv/bin/python -m bench.noop`, `.builds`, `.checks`, `.pipeline`, "
+             "`.github_actions` alone)",
              "- each time is the median of several repetitions, as a ratio against a baseline "
              "measured in the same run; P2, P5, P7, P8 and P9 count calls or jobs", "",
              "| id | what | measured | target |", "|---|---|---|---|"]

@@ -54,6 +54,20 @@ def stand_in_services(upstreams: dict[str, Upstream], base: str) -> dict[str, di
             for name, upstream in upstreams.items()}
 
 
+def two_stand_ins(directory: Path, base: str, build_args: dict | None = None
+                  ) -> tuple[dict[str, Upstream], dict[str, dict]]:
+    """hello-web and hello-cli, each an upstream with one commit under
+    ``directory``/upstreams, and their services.yml settings."""
+    upstreams = {}
+    for name in ("hello-web", "hello-cli"):
+        upstreams[name] = Upstream(directory / "upstreams" / name)
+        upstreams[name].commit({"message.txt": f"hello from {name}\n"}, "first")
+    services = stand_in_services(upstreams, base)
+    for settings in services.values():
+        settings["build_args"].update(build_args or {})
+    return upstreams, services
+
+
 def doit(checkout: Path, environment: dict, *args: str) -> int:
     print(f"\n$ doit {' '.join(args)}", flush=True)
     return subprocess.run(["doit", *args], cwd=checkout, env=environment).returncode

@@ -6,9 +6,18 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import parse_qs, unquote
 
 from .http import LoopbackServer, QuietHandler
+
+
+class GitCredential(NamedTuple):
+    """A credential a git remote was shown, and for which git service
+    (``git-upload-pack`` fetches, ``git-receive-pack`` pushes)."""
+    service: str
+    user: str
+    password: str
 
 
 def git_service(path: str) -> str:
@@ -17,6 +26,17 @@ def git_service(path: str) -> str:
     path segment of the POST."""
     route, _, query = path.partition("?")
     return parse_qs(query).get("service", [route.rsplit("/", 1)[-1]])[0]
+
+
+def heard(handler: QuietHandler, into: list) -> tuple[str, tuple[str, str] | None]:
+    """(the git service a request is for, its Basic credentials), the
+    credentials, when there are any, also appended to ``into`` as
+    ``GitCredential(service, user, password)``."""
+    service = git_service(handler.path)
+    credential = handler.basic_credentials()
+    if credential:
+        into.append(GitCredential(service, *credential))
+    return service, credential
 
 
 def serve_backend(handler: QuietHandler, project_root: Path, user: str) -> None:

@@ -20,10 +20,9 @@ from __future__ import annotations
 import secrets
 import subprocess
 from pathlib import Path
-from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from .git_http import git_service, serve_backend
+from .git_http import GitCredential, heard, serve_backend
 from .http import Closing, LoopbackServer, QuietHandler
 from .registry import LocalRegistry
 from .token_auth import Policy, TokenIssuer
@@ -42,14 +41,6 @@ while read old new ref; do
   fi
 done
 """
-
-
-class GitCredential(NamedTuple):
-    """A credential the git remote was shown, and for which git service
-    (``git-upload-pack`` fetches, ``git-receive-pack`` pushes)."""
-    service: str
-    user: str
-    password: str
 
 
 class GitLab(Closing):
@@ -130,10 +121,7 @@ class GitLab(Closing):
         return Handler
 
     def _serve_git(self, handler: QuietHandler) -> None:
-        service = git_service(handler.path)
-        credential = handler.basic_credentials()
-        if credential:
-            self.git_credentials.append(GitCredential(service, *credential))
+        service, credential = heard(handler, self.git_credentials)
         user, password = credential or ("", "")
         role = self._role(user, password)
         private = urlsplit(handler.path).path.startswith("/elsewhere/")

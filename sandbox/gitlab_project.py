@@ -18,16 +18,16 @@ from tasks.settings import Settings
 from . import clock, containers_conf, counting_builder, runner
 from .ci_images import CiImages
 from .config_repo import ConfigRepo
-from .demo import STAND_IN_DOCKERFILE, stand_in_services
+from .demo import STAND_IN_DOCKERFILE, two_stand_ins
 from .gitlab import GitLab
 from .readback import records
 from .upstreams import Upstream
 
 # GitLab's predefined variables that gitlab-ci-local would set otherwise.
 # (A runner's checkout is a detached HEAD, from which gitlab-ci-local would
-# make the branch up as "HEAD".)
+# make the branch up as "HEAD"; and gitlab-ci-local says GITLAB_CI=false.)
 GITLAB_PREDEFINED = ("CI_REGISTRY", "CI_REGISTRY_IMAGE", "CI_REGISTRY_USER", "CI_REGISTRY_PASSWORD", "CI_JOB_TOKEN",
-                     "CI_COMMIT_BRANCH", "CI_COMMIT_REF_NAME")
+                     "CI_COMMIT_BRANCH", "CI_COMMIT_REF_NAME", "GITLAB_CI")
 # The environment scope README, "GitLab CI" step 2 gives PRIVACY_OCI_GIT_TOKEN.
 RECORD_ENVIRONMENT = "privacy-oci-record"
 
@@ -99,13 +99,7 @@ def make_project(directory: Path, base: str, urls_without_tokens=False, dockerfi
     """Two stand-in services in a project on a GitLab stand-in of its own
     (close ``project.gitlab`` when done), built FROM ``base``."""
     gitlab = GitLab(directory / "gitlab")
-    upstreams = {}
-    for name in ("hello-web", "hello-cli"):
-        upstreams[name] = Upstream(directory / "upstreams" / name)
-        upstreams[name].commit({"message.txt": f"hello from {name}\n"}, "first")
-    services = stand_in_services(upstreams, base)
-    for settings in services.values():
-        settings["build_args"].update(build_args or {})
+    upstreams, services = two_stand_ins(directory, base, build_args)
     prefix = "${CI_REGISTRY_IMAGE}"
     repo = ConfigRepo(directory / "catalogue", remote=gitlab.bare)
     repo.create(prefix, services, {name: dockerfile for name in upstreams}, whole_project=True, extra_yaml=extra_yaml)

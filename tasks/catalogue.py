@@ -18,6 +18,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import YAMLError
 
+from . import engines
 from .errors import ConfigurationError
 from .registry import is_loopback
 
@@ -52,8 +53,6 @@ REF_NAME = re.compile(r"[A-Za-z0-9._/-]+")
 UPSTREAM_SCHEMES = ("https://", "http://", "ssh://", "git://", "file://")
 # ssh's scp-like form, for the user git (a forge's; no secret)
 SCP_LIKE_URL = re.compile(r"git@[A-Za-z0-9.-]+:[A-Za-z0-9~._/-]+")
-# What an image prefix may name: the CI engine's own variables for the project's registry.
-PREFIX_VARIABLES = ("CI_REGISTRY_IMAGE", "CI_REGISTRY", "CI_PROJECT_PATH", "CI_PROJECT_NAMESPACE")
 
 
 class CatalogueError(ConfigurationError):
@@ -124,11 +123,12 @@ class Catalogue:
     path: Path
     image_prefix: str
     services: tuple[Service, ...]
-    # CI runner tags per platform, for jobs fanned out to native runners.
-    runner_tags: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # CI runner tags per engine and platform, for jobs fanned out to native
+    # runners: (engine, platform, tags).
+    runner_tags: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
-    def tags_for(self, platform: str) -> list[str]:
-        return list(dict(self.runner_tags).get(platform, ()))
+    def tags_for(self, platform: str, engine: str) -> list[str]:
+        return next((list(tags) for name, each, tags in self.runner_tags if (name, each) == (engine, platform)), [])
 
     def image(self, service: Service) -> str:
         """The repository the service's images are pushed to."""
@@ -168,7 +168,8 @@ def validate(document: object, path: Path, environ: Mapping[str, str]) -> Catalo
     if unknown:
         raise CatalogueError(f"{where}: unknown top-level key(s) {_names(unknown)}; "
                              f"accepted: {_names(TOP_LEVEL_KEYS)}")
-    prefix = _image_prefix(document.get("image_prefix"), where, environ)
+    # (what ${NAME} may name there is the CI engine's: tasks.engines)
+    prefix = _image_prefix(document.get("image_prefix"), where, engines.select(environ).prefix_variables())
     services = document.get("services")
     if not isinstance(services, dict) or not services:
         raise CatalogueError(f"{where}: field 'services' must be a non-empty mapping of service name to settings")
@@ -180,18 +181,28 @@ def validate(document: object, path: Path, environ: Mapping[str, str]) -> Catalo
                      runner_tags=_runner_tags(document.get("runner_tags"), f"{where}: field 'runner_tags'"))
 
 
-def _runner_tags(value: object, field: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+def _runner_tags(value: object, field: str) -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """Per CI engine (tasks.engines.NAMES), a platform's runner tags; a
+    mapping of platforms alone is the one engine's that there was before
+    the others."""
     if value is None:
         return ()
+    example = "e.g. {gitlab: {linux/arm64: [saas-linux-small-arm64]}, github: {linux/arm64: [ubuntu-24.04-arm]}}"
     if not isinstance(value, dict):
-        raise CatalogueError(f"{field} must map a platform to a list of runner tags, "
-                             "e.g. {linux/arm64: [saas-linux-small-arm64]}")
+        raise CatalogueError(f"{field} must map a CI engine to its runner tags per platform, {example}")
+    if not set(value) & set(engines.NAMES):
+        value = {engines.UNQUALIFIED_RUNNER_TAGS: value}
     tags = []
-    for platform, names in value.items():
-        _check_platform(platform, field)
-        if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
-            raise CatalogueError(f"{field}: {platform} must have a list of runner tag names")
-        tags.append((platform, tuple(names)))
+    for engine, platforms in value.items():
+        if engine not in engines.NAMES:
+            raise CatalogueError(f"{field}: {engine!r} is not a CI engine; use one of {', '.join(engines.NAMES)}")
+        if not isinstance(platforms, dict):
+            raise CatalogueError(f"{field}: {engine} must map a platform to a list of runner tags, {example}")
+        for platform, names in platforms.items():
+            _check_platform(platform, field)
+            if not isinstance(names, list) or not all(isinstance(n, str) and n.strip() for n in names):
+                raise CatalogueError(f"{field}: {platform} must have a list of runner tag names")
+            tags.append((engine, platform, tuple(names)))
     return tuple(tags)
 
 
@@ -201,10 +212,10 @@ def _image_prefix(value: object, where: str, environ: Mapping[str, str]) -> str:
         raise CatalogueError(f"{field} must be a registry path such as "
                              "'registry.example.org/group/project' or '${CI_REGISTRY_IMAGE}'")
     used = ENV_REFERENCE.findall(value)
-    unknown = [name for name in used if name not in PREFIX_VARIABLES]
+    unknown = [name for name in used if name not in environ]
     if unknown:
         raise CatalogueError(f"{field}: ${{{unknown[0]}}} may not be used there; an image prefix may name only "
-                             f"{', '.join('${' + name + '}' for name in PREFIX_VARIABLES)}")
+                             f"{', '.join('${' + name + '}' for name in environ)}")
     missing = [name for name in used if not environ.get(name)]
     if missing:
         raise CatalogueError(f"{field}: environment variable {missing[0]} is not set (it is used in {value!r})")
@@ -263,7 +274,7 @@ def _service(name: str, settings: object, where: str, repo_root: Path, local: bo
                    start_check=_start_check(settings.get("start_check"), f"{at}: field 'start_check'", repo_root))
 
 
-def check_git_url(value, field, local: bool = False) -> str:
+def check_git_url(value: object, field: str, local: bool = False) -> str:
     """``value`` as a git repository URL that is safe to hand to git and to
     show: no user information (a token as a URL's user would land in
     labels, reports and logs), encryption unless the repository is on this

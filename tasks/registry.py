@@ -272,8 +272,8 @@ class RegistryClient:
 
 
 DOCKER_HUB_LIMIT = ("Docker Hub limits anonymous pulls per address, and shared runners share addresses: give "
-                    "Docker Hub credentials in DOCKER_AUTH_CONFIG, or pull through GitLab's Dependency Proxy "
-                    "(README, \"Docker Hub's limits\")")
+                    "Docker Hub credentials in DOCKER_AUTH_CONFIG, or pull through a Docker Hub mirror named in "
+                    "PRIVACY_OCI_DOCKER_HUB, such as GitLab's Dependency Proxy (README, \"Docker Hub's limits\")")
 
 
 def _rate_limit(response: Response) -> str:

@@ -4,10 +4,12 @@ as Docker and the containers tools keep them, and goes to no other.
 Where they come from, first found first:
 
 1. PRIVACY_OCI_REGISTRY_USER/PASSWORD for the host of the image prefix;
-   else the job's own (CI_REGISTRY_USER/PASSWORD) for the job's registry,
-   CI_REGISTRY, whatever the image prefix says; and the job's Dependency
-   Proxy credentials (CI_DEPENDENCY_PROXY_USER/PASSWORD) for its server
-   (CI_DEPENDENCY_PROXY_SERVER);
+   else the job's own for the CI engine's registry, whatever the image
+   prefix says (GitLab: CI_REGISTRY_USER/PASSWORD for CI_REGISTRY; GitHub
+   Actions: GITHUB_TOKEN for ghcr.io); and any other registry's the engine
+   gives the job, for that registry only (GitLab's Dependency Proxy,
+   CI_DEPENDENCY_PROXY_USER/PASSWORD for CI_DEPENDENCY_PROXY_SERVER). Which
+   variables those are is the engine's (``tasks.engines``);
 2. DOCKER_AUTH_CONFIG, the JSON GitLab runners use for private images;
 3. the containers tools' auth.json (REGISTRY_AUTH_FILE, else
    $XDG_RUNTIME_DIR/containers/auth.json, else
@@ -17,11 +19,10 @@ Where they come from, first found first:
 
 Credentials are chosen by the registry being spoken to, and go to a token
 service only where it belongs to that registry (``Credentials.realm_of``):
-its own host, a documented pairing, the job's GitLab (CI_REGISTRY with
-CI_SERVER_FQDN, else CI_SERVER_HOST: GitLab's registry sends its clients
-there, to ``/jwt/auth``), or a pairing PRIVACY_OCI_TOKEN_SERVICES names. A
-registry that names another's token service gets an anonymous token at
-most.
+its own host, a documented pairing, the engine's own (GitLab's registry
+sends its clients to the instance, CI_SERVER_FQDN, else CI_SERVER_HOST, at
+``/jwt/auth``), or a pairing PRIVACY_OCI_TOKEN_SERVICES names. A registry
+that names another's token service gets an anonymous token at most.
 
 Docker Hub answers to several names (its config key is
 ``https://index.docker.io/v1/``; images come from ``registry-1.docker.io``,
@@ -37,6 +38,10 @@ import binascii
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 DOCKER_HUB_HOSTS = ("docker.io", "index.docker.io", "registry-1.docker.io", "auth.docker.io")
 # Token services the registries that use them document, on other hosts.
@@ -75,8 +80,8 @@ class Credentials:
     def realm_of(self, registry: str, realm: str) -> bool:
         """Whether the token service on ``realm`` belongs to ``registry``:
         its own host (any port), a documented pairing (gitlab.com's,
-        Docker Hub's, GHCR's), or the job's own GitLab (CI_REGISTRY with
-        CI_SERVER_FQDN). A registry names its token service itself, so any
+        Docker Hub's, GHCR's), or the CI engine's own (GitLab's CI_REGISTRY
+        with CI_SERVER_FQDN). A registry names its token service itself, so any
         other is a stranger, and the registry's credentials do not go there."""
         registry, realm = host_key(registry), host_key(realm)
         if registry.rsplit(":", 1)[0] == realm.rsplit(":", 1)[0]:
@@ -103,25 +108,24 @@ class Credentials:
         return None
 
 
-def load(settings, registry_host: str) -> Credentials:
+def load(settings: Settings, registry_host: str) -> Credentials:
     """Every credential the settings name, by host. ``registry_host`` is the
     image prefix's: PRIVACY_OCI_REGISTRY_USER's credentials belong to it; the
-    job's own (CI_REGISTRY_USER) to the job's registry, CI_REGISTRY, only."""
+    job's own to the engine's registry only."""
     paired: dict[str, set[str]] = {}
-    if settings.ci_registry and settings.ci_server_host:
-        paired[settings.ci_registry] = {settings.ci_server_host}
+    if settings.job_registry and settings.job_registry_realms:
+        paired[settings.job_registry] = set(settings.job_registry_realms)
     for registry, realm in settings.token_services:
         paired.setdefault(registry, set()).add(realm)
     credentials = Credentials(realms=paired)
     if settings.registry_user:
         own = settings.registry_user_source == "PRIVACY_OCI_REGISTRY_USER"
-        host = registry_host if own else settings.ci_registry
+        host = registry_host if own else settings.job_registry
         if host:
             credentials.add(host, Credential(settings.registry_user, settings.registry_password or "",
                                              settings.registry_user_source))
-    if settings.dependency_proxy:   # GitLab's, for its own server only
-        server, user, password = settings.dependency_proxy
-        credentials.add(server, Credential(user, password, "CI_DEPENDENCY_PROXY_USER"))
+    for other in settings.other_registries:   # each for its own server only
+        credentials.add(other.host, Credential(other.user, other.password, other.source))
     if settings.docker_auth_config:
         _add_docker_config(credentials, _json(settings.docker_auth_config), "DOCKER_AUTH_CONFIG")
     for path in _files(settings):
@@ -130,8 +134,9 @@ def load(settings, registry_host: str) -> Credentials:
     return credentials
 
 
-def _files(settings) -> list[Path]:
+def _files(settings: Settings) -> list[Path]:
     home = Path(settings.home) if settings.home else None
+    containers: Path | None
     if settings.registry_auth_file:
         containers = Path(settings.registry_auth_file)
     elif settings.xdg_runtime_dir:
@@ -143,7 +148,7 @@ def _files(settings) -> list[Path]:
     return [path for path in (containers, docker) if path]
 
 
-def _json(text: str) -> dict:
+def _json(text: str) -> dict[str, Any]:
     try:
         document = json.loads(text)
     except ValueError:
@@ -151,7 +156,7 @@ def _json(text: str) -> dict:
     return document if isinstance(document, dict) else {}
 
 
-def _add_docker_config(credentials: Credentials, document: dict, source: str) -> None:
+def _add_docker_config(credentials: Credentials, document: dict[str, Any], source: str) -> None:
     """The ``auths`` of a Docker config.json or containers auth.json."""
     auths = document.get("auths")
     for key, entry in (auths.items() if isinstance(auths, dict) else ()):

@@ -4,17 +4,20 @@ where a run reads what other runs recorded since it started.
 Reading goes through the checkout's own git set-up (on a CI runner, the job
 token, which may read its project), so a token that can no longer push does
 not keep the images from being published; where those credentials may not
-read the remote (another project, a laptop without them), it reads with
-PRIVACY_OCI_GIT_TOKEN, when that is set. Pushing authenticates with
-PRIVACY_OCI_GIT_TOKEN when it is set (see ``tasks.git``). Commits are made
-and pushed without touching the checkout's files or index; the checkout is
-brought along afterwards when that is a fast-forward.
+read the remote (another project, a laptop without them, a checkout that
+kept no credentials), it reads with the record's token, when there is one.
+Pushing authenticates with the record's token: PRIVACY_OCI_GIT_TOKEN, else
+the CI engine's own where that may push (GitHub's GITHUB_TOKEN; see
+``tasks.git``). Commits are made and pushed without touching the
+checkout's files or index; the checkout is brought along afterwards when
+that is a fast-forward. What a refused push means is the engine's to say
+(``tasks.engines``).
 """
 from __future__ import annotations
 
-import re
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
@@ -23,19 +26,14 @@ from . import git
 from .catalogue import CatalogueError, Record, parse_record
 from .git import GitError
 
+if TYPE_CHECKING:
+    from .settings import Settings
+
 REJECTED_BECAUSE_REMOTE_MOVED = ("non-fast-forward", "fetch first", "[rejected]", "stale info")
-FORBIDDEN = ("returned error: 403", "HTTP 403", "403 Forbidden")
-REFUSED = ("Authentication failed", "returned error: 401", "HTTP Basic: Access denied")
-# GitLab refuses in its pre-receive hook (a protected branch, a push rule),
-# not with an HTTP status; what it says comes back as "remote: GitLab: …".
-PRE_RECEIVE = "pre-receive hook declined"
-GITLAB_SAYS = re.compile(r"remote: (GitLab: .+?)(?= To | ! |remote: |$)")
-MAINTAINER = ("the Maintainer role: gitlab.com protects a project's default branch, and only Maintainers push to "
-              "it (or allow Developers to push in Settings > Repository > Protected branches)")
 
 
 class CatalogueRemote:
-    def __init__(self, root: Path, catalogue_path: Path, settings, work_dir: Path):
+    def __init__(self, root: Path, catalogue_path: Path, settings: Settings, work_dir: Path):
         self.settings = settings
         self.work_dir = work_dir
         self.repository = git.Repository(root, settings.environ)
@@ -69,7 +67,7 @@ class CatalogueRemote:
                     return self.repository.fetch_apart(self.repository.url(self.remote, push=False), self.branch,
                                                        self.credentials, self.work_dir / "record.git")
                 except GitError as error:
-                    refused += f"; with the token in PRIVACY_OCI_GIT_TOKEN: {error}"
+                    refused += f"; with the token in {self.settings.git_token_source}: {error}"
             self._unreadable = GitError(
                 f"the catalogue's remote {self.remote} ({self.branch}) cannot be read, {refused}. Set "
                 "PRIVACY_OCI_GIT_TOKEN to a token that may read and push it, or PRIVACY_OCI_GIT_REMOTE to the "
@@ -113,23 +111,9 @@ class CatalogueRemote:
                 from None
 
     def _advice(self, error: str) -> str:
-        who = (f"the token in PRIVACY_OCI_GIT_TOKEN (user {self.settings.git_user})" if self.credentials
+        who = (f"the token in {self.settings.git_token_source} (user {self.settings.git_user})" if self.credentials
                else "the checkout's own git credentials (on a CI runner: the job token); set PRIVACY_OCI_GIT_TOKEN")
-        published = "The images are published; once the token may push, the next run records them"
-        if any(sign in error for sign in FORBIDDEN):
-            return (f" -- the push was made with {who}, which may not push to {self.branch}: it needs the "
-                    f"write_repository scope and {MAINTAINER}. {published}")
-        if any(sign in error for sign in REFUSED):
-            return (f" -- the push was made with {who}, which was refused: expired, revoked or wrong. The images "
-                    "are published; once the token is replaced, the next run records them")
-        if PRE_RECEIVE in error:
-            said = "; ".join(GITLAB_SAYS.findall(error)) or "no reason given"
-            if "protected branch" in said:
-                return (f" -- GitLab refused it: \"{said}\" The push was made with {who}; {self.branch} is a "
-                        f"protected branch, where only Maintainers may push: the token needs {MAINTAINER}. "
-                        f"{published}")
-            return f" -- GitLab's pre-receive hook refused it: \"{said}\" The push was made with {who}. {published}"
-        return ""
+        return self.settings.engine.push_refused(error, who, self.branch)
 
     def catch_up(self, commit: str) -> str | None:
         """Bring the checkout to ``commit`` when that is a fast-forward; the

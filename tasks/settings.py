@@ -8,14 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from . import builders, runtimes
+from . import builders, engines, runtimes
 from .catalogue import IMAGE_PREFIX, REF_NAME, check_git_url
+from .engines import Engine, OtherRegistry
 from .errors import ConfigurationError
 
 PUSH_OPTION = re.compile(r"[a-z][a-z0-9_.-]*(=[A-Za-z0-9_.:/-]+)?")
-SECRET_NAME = re.compile(r"TOKEN|PASSWORD|SECRET|AUTH")
-# Set per job, not passed on to the jobs a plan makes.
-PER_JOB = ("PRIVACY_OCI_CHILD_PIPELINE", "PRIVACY_OCI_PREPARE_BUILDER")
 
 
 class SettingsError(ConfigurationError):
@@ -36,22 +34,25 @@ class Settings:
     docker: str = "docker"
     runtime: str | None = None              # None: the one that goes with the builder
     podman: str = "podman"
+    # The CI engine the job runs on (tasks.engines), or none.
+    engine: Engine = field(default_factory=Engine, repr=False)
     retry: bool = False                     # try held-back platforms now
     token_services: tuple[tuple[str, str], ...] = ()   # registry host -> a token service host it uses
     docker_hub: str | None = None           # a Docker Hub mirror for FROM ${DOCKER_HUB}/…: the Dependency Proxy
-    dependency_proxy: tuple[str, str, str] | None = field(default=None, repr=False)   # server, user, password
     now: datetime | None = None             # a simulated clock; None: the real one
     registry_user: str | None = None
     registry_password: str | None = field(default=None, repr=False)
     registry_user_source: str = ""          # the variable the user came from, for messages
-    ci_registry: str | None = None          # GitLab's registry host, and the instance that
-    ci_server_host: str | None = None       # issues its tokens: the job's credentials go to both
+    job_registry: str | None = None         # the engine's registry host, and the hosts of the
+    job_registry_realms: tuple[str, ...] = ()   # token service that belongs to it: the job's credentials go there
+    other_registries: tuple[OtherRegistry, ...] = field(default=(), repr=False)   # the Dependency Proxy's
     docker_auth_config: str | None = field(default=None, repr=False)
     registry_auth_file: str | None = None   # where the containers tools keep credentials
     xdg_runtime_dir: str | None = None
     docker_config: str | None = None        # where Docker keeps them
     home: str | None = None
     git_token: str | None = field(default=None, repr=False)
+    git_token_source: str = ""              # the variable the token came from, for messages
     git_user: str = "oauth2"
     git_remote: str = "origin"
     git_branch: str | None = None
@@ -59,25 +60,22 @@ class Settings:
     git_identity: tuple[str | None, str | None] = (None, None)   # author name, email
     state_file: str = ".work/doit-state.json"
     report_file: str = ".work/report.json"
-    child_pipeline_file: str = ".work/child-pipeline.yml"
     site_dir: str = ".work/site"             # where `doit status-page` writes the site
 
     def clock(self) -> datetime:
         """Now, as this run sees it."""
         return self.now or datetime.now(timezone.utc)
 
-    def for_child_pipeline(self) -> dict[str, str]:
-        """The PRIVACY_OCI_* settings of this job that jobs it plans must
-        share: the schedule's choices. Secrets stay out: they would be
-        written into a pipeline file."""
-        return {name: value for name, value in sorted(self.environ.items())
-                if name.startswith("PRIVACY_OCI_") and name not in PER_JOB and not SECRET_NAME.search(name)}
-
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         """The settings of ``environ``; raise SettingsError naming the
         variable when a value cannot be used."""
-        get = lambda *names: next((environ[n] for n in names if environ.get(n)), None)  # noqa: E731
+        def get(*names: str) -> str | None:
+            return next((environ[n] for n in names if environ.get(n)), None)
+        engine = engines.select(environ)
+        job_registry = engine.job_registry()
+        engine_branch = engine.branch()
+        record_token = engine.record_token()
         builder = get("PRIVACY_OCI_BUILDER")
         if builder and builder not in builders.NAMES:
             raise SettingsError(f"environment: PRIVACY_OCI_BUILDER={builder!r} is not a builder; "
@@ -109,8 +107,8 @@ class Settings:
         except ValueError:
             raise SettingsError(f"environment: PRIVACY_OCI_NOW={now!r} is not a date and time such as "
                                 "2026-11-30T04:00:00Z") from None
-        for name in ("PRIVACY_OCI_GIT_BRANCH", "CI_COMMIT_BRANCH"):
-            value = environ.get(name)
+        for name, value in (("PRIVACY_OCI_GIT_BRANCH", environ.get("PRIVACY_OCI_GIT_BRANCH")),
+                            engine_branch or ("", None)):
             if value and (value.startswith("-") or not REF_NAME.fullmatch(value)):
                 raise SettingsError(f"environment: {name}={value!r} is not a git branch name")
         remote = get("PRIVACY_OCI_GIT_REMOTE") or "origin"
@@ -137,35 +135,36 @@ class Settings:
             docker=get("PRIVACY_OCI_DOCKER") or "docker",
             runtime=runtime,
             podman=get("PRIVACY_OCI_PODMAN") or "podman",
-            # A pipeline run by hand ("Run pipeline") means: try now.
-            retry=retry == "true" or environ.get("CI_PIPELINE_SOURCE") == "web",
+            engine=engine,
+            # A run started by hand means: try now.
+            retry=retry == "true" or engine.run_by_hand(),
             token_services=tuple(token_services),
             docker_hub=docker_hub,
-            dependency_proxy=(environ["CI_DEPENDENCY_PROXY_SERVER"], environ["CI_DEPENDENCY_PROXY_USER"],
-                              environ["CI_DEPENDENCY_PROXY_PASSWORD"])
-            if all(environ.get(name) for name in ("CI_DEPENDENCY_PROXY_SERVER", "CI_DEPENDENCY_PROXY_USER",
-                                                  "CI_DEPENDENCY_PROXY_PASSWORD")) else None,
             now=clock,
-            registry_user=get("PRIVACY_OCI_REGISTRY_USER", "CI_REGISTRY_USER"),
-            registry_password=get("PRIVACY_OCI_REGISTRY_PASSWORD", "CI_REGISTRY_PASSWORD"),
-            registry_user_source=next((n for n in ("PRIVACY_OCI_REGISTRY_USER", "CI_REGISTRY_USER")
-                                       if environ.get(n)), ""),
-            ci_registry=get("CI_REGISTRY"),
-            # host[:port]; CI_SERVER_HOST has no port
-            ci_server_host=get("CI_SERVER_FQDN", "CI_SERVER_HOST"),
+            # The image prefix's registry's, else the job's own for the engine's registry.
+            registry_user=get("PRIVACY_OCI_REGISTRY_USER") or (job_registry.user if job_registry else None),
+            registry_password=get("PRIVACY_OCI_REGISTRY_PASSWORD") or (job_registry.password if job_registry
+                                                                       else None),
+            registry_user_source="PRIVACY_OCI_REGISTRY_USER" if get("PRIVACY_OCI_REGISTRY_USER") else
+            job_registry.source if job_registry and job_registry.user else "",
+            job_registry=job_registry.host if job_registry else None,
+            job_registry_realms=job_registry.token_services if job_registry else (),
+            other_registries=engine.other_registries(),
             docker_auth_config=get("DOCKER_AUTH_CONFIG"),
             registry_auth_file=get("REGISTRY_AUTH_FILE"),
             xdg_runtime_dir=get("XDG_RUNTIME_DIR"),
             docker_config=get("DOCKER_CONFIG"),
             home=get("HOME"),
-            git_token=get("PRIVACY_OCI_GIT_TOKEN"),
-            git_user=get("PRIVACY_OCI_GIT_USER") or "oauth2",
+            # The token given for the record, else the engine's own where it may push.
+            git_token=get("PRIVACY_OCI_GIT_TOKEN") or (record_token[1] if record_token else None),
+            git_token_source="PRIVACY_OCI_GIT_TOKEN" if get("PRIVACY_OCI_GIT_TOKEN") else
+            record_token[0] if record_token else "",
+            git_user=get("PRIVACY_OCI_GIT_USER") or engine.git_user,
             git_remote=remote,
-            git_branch=get("PRIVACY_OCI_GIT_BRANCH", "CI_COMMIT_BRANCH"),
+            git_branch=get("PRIVACY_OCI_GIT_BRANCH") or (engine_branch[1] if engine_branch else None),
             git_push_options=options,
             git_identity=(get("GIT_AUTHOR_NAME"), get("GIT_AUTHOR_EMAIL")),
             state_file=get("PRIVACY_OCI_STATE") or cls.state_file,
             report_file=get("PRIVACY_OCI_REPORT") or cls.report_file,
-            child_pipeline_file=get("PRIVACY_OCI_CHILD_PIPELINE") or cls.child_pipeline_file,
             site_dir=get("PRIVACY_OCI_SITE") or cls.site_dir,
         )

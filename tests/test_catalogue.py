@@ -25,7 +25,9 @@ def test_the_shipped_catalogue_lists_its_services():
     catalogue = load(PROJECT / "services.yml", {"CI_REGISTRY_IMAGE": "registry.example.org/privacy/oci"})
     # (a fork's own services beside them are its business)
     assert {s.name: s.platforms for s in catalogue.services if s.name in SHIPPED} == SHIPPED
-    assert catalogue.tags_for("linux/arm64") == ["saas-linux-small-arm64"]
+    assert catalogue.tags_for("linux/arm64", "gitlab") == ["saas-linux-small-arm64"]
+    assert catalogue.tags_for("linux/arm64", "github") == ["ubuntu-24.04-arm"]
+    assert catalogue.tags_for("linux/amd64", "github") == []
 
 
 @pytest.mark.real

@@ -1,21 +1,30 @@
-"""fan-out's child pipeline, a pure function of the plans: what each kind
-of plan costs in jobs. (tests/test_gitlab_ci.py runs such pipelines under
-gitlab-ci-local.)"""
+"""fan-out's work and GitLab's child pipeline, pure functions of the plans:
+what each kind of plan costs in jobs. (tests/test_gitlab_ci.py runs such
+pipelines under gitlab-ci-local; tests/test_engines.py has GitHub's form.)"""
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
 
 from tasks.catalogue import Catalogue, Service
-from tasks.decide_stale import Failure, plan
-from tasks.fan_out import CANNOT_PLAN, NOTHING_TO_DO, PAGES, child_pipeline
+from tasks.decide_stale import Failure, ServicePlan, plan
+from tasks.engines.gitlab import CANNOT_PLAN, NOTHING_TO_DO, PAGES
+from tasks.engines.gitlab import child_pipeline as gitlab_child_pipeline
+from tasks.fan_out import pending_work
 
 PLATFORMS = ("linux/amd64", "linux/arm64")
 CATALOGUE = Catalogue(path=Path("services.yml"), image_prefix="registry.example.org/p",
                       services=tuple(Service(name, f"https://git.example.org/{name}", "branch", "main", PLATFORMS,
                                              Path("/Dockerfile"), ()) for name in ("web", "cli")),
-                      runner_tags=(("linux/arm64", ("arm64-runner",)),))
+                      runner_tags=(("gitlab", "linux/arm64", ("arm64-runner",)),
+                                   ("github", "linux/arm64", ("ubuntu-24.04-arm",))))
 FAILED = Failure("build", 1, datetime(2026, 11, 30, tzinfo=timezone.utc), "exit 2", "c")
+
+
+def child_pipeline(catalogue: Catalogue, plans: dict[str, ServicePlan | str], builder: str,
+                   settings: dict[str, str], site_changed: bool = False) -> dict:
+    """GitLab's child pipeline for these plans."""
+    return gitlab_child_pipeline(pending_work(catalogue, plans, "gitlab", builder, site_changed), settings)
 
 
 def planned(name, **facts):

@@ -15,7 +15,7 @@ from tasks.registry import RegistryClient, RegistryError
 from tasks.registry_auth import Credential, Credentials, host_key, load
 from tasks.settings import Settings
 
-GITLAB = {"CI_REGISTRY": "registry.gitlab.example", "CI_SERVER_HOST": "gitlab.example",
+GITLAB = {"GITLAB_CI": "true", "CI_REGISTRY": "registry.gitlab.example", "CI_SERVER_HOST": "gitlab.example",
           "CI_REGISTRY_USER": "gitlab-ci-token", "CI_REGISTRY_PASSWORD": "job-token"}
 
 
@@ -49,7 +49,7 @@ def test_the_jobs_credentials_stay_with_its_registry_whatever_the_image_prefix_s
 
 
 def test_the_dependency_proxys_credentials_belong_to_its_server_only():
-    settings = Settings.from_environ({"CI_DEPENDENCY_PROXY_SERVER": "gitlab.example.org:443",
+    settings = Settings.from_environ({"GITLAB_CI": "true", "CI_DEPENDENCY_PROXY_SERVER": "gitlab.example.org:443",
                                       "CI_DEPENDENCY_PROXY_USER": "gitlab-ci-token",
                                       "CI_DEPENDENCY_PROXY_PASSWORD": "proxy-secret",
                                       "PRIVACY_OCI_DOCKER_HUB": "gitlab.example.org:443/group/dependency_proxy/containers"})

@@ -32,7 +32,7 @@ def test_a_bad_environment_stops_doit_before_any_work(tmp_path):
 
 def test_defaults_and_the_ci_variables_behind_privacy_oci_ones():
     assert Settings.from_environ({}) == Settings(environ={})
-    settings = Settings.from_environ({"CI_REGISTRY_USER": "job", "CI_REGISTRY_PASSWORD": "jobpass",
+    settings = Settings.from_environ({"GITLAB_CI": "true", "CI_REGISTRY_USER": "job", "CI_REGISTRY_PASSWORD": "jobpass",
                                       "PRIVACY_OCI_REGISTRY_USER": "me", "CI_COMMIT_BRANCH": "main",
                                       "PRIVACY_OCI_GIT_PUSH_OPTIONS": " ci.skip , merge_request.create "})
     assert (settings.registry_user, settings.registry_password) == ("me", "jobpass")
