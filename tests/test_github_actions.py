@@ -117,6 +117,14 @@ def test_one_record_at_a_time():
     assert "secrets.PRIVACY_OCI_GIT_TOKEN" in record["steps"][-1]["env"]["PRIVACY_OCI_GIT_TOKEN"]
 
 
+def test_the_push_token_reaches_the_record_step_alone():
+    given = [(name, step.get("name", step.get("run", step.get("uses"))))
+             for name, job in workflow()["jobs"].items() for step in job["steps"]
+             if "secrets.PRIVACY_OCI_GIT_TOKEN" in str(step) or "secrets.PRIVACY_OCI_GIT_TOKEN" in str(job.get("env"))]
+    assert [name for name, _ in given] == ["record"], given
+    assert "secrets.PRIVACY_OCI_GIT_TOKEN" not in str(workflow().get("env"))
+
+
 @pytest.mark.parametrize("value", ["${{ matrix.task }}", "${{ matrix.tasks }}", "${{ needs.plan.outputs.not-planned }}"])
 def test_values_from_the_plan_reach_scripts_as_variables_never_as_script_text(value):
     for job in workflow()["jobs"].values():
