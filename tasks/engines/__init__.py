@@ -76,6 +76,11 @@ class Build:
     task: str
     runners: tuple[str, ...] = ()
 
+    @property
+    def report(self) -> str:
+        """The name of its job's report (its task, as a file name)."""
+        return self.task.replace(":", "-")
+
 
 @dataclass(frozen=True)
 class Work:
@@ -92,6 +97,10 @@ class Work:
     @property
     def nothing(self) -> bool:
         return not (self.builds or self.indexes or self.record or self.site or self.not_planned)
+
+    def why_not_planned(self) -> str:
+        """What the failing job says of the services it could not plan, a line each."""
+        return "\n".join(f"privacy-oci: {name}: not planned: {why}" for name, why in self.not_planned)
 
     def as_json(self) -> dict[str, object]:
         return {"builds": [asdict(build) for build in self.builds],

@@ -131,13 +131,13 @@ def outputs(work: Work) -> dict[str, str]:
     """The plan job's outputs for ``work``: the values the workflow's later
     jobs read with ``fromJSON``."""
     builds = [{"service": build.service, "platform": build.platform, "task": build.task,
-               "runner": runner(build.runners), "report": build.task.replace(":", "-")} for build in work.builds]
+               "runner": runner(build.runners), "report": build.report} for build in work.builds]
     indexes = [{"service": service, "tasks": f"{names.push_manifest_task(service)} {names.verify_task(service)}"}
                for service, _ in work.indexes]
     return {"builds": json.dumps(builds, separators=(",", ":")),
             "indexes": json.dumps(indexes, separators=(",", ":")),
             "record": json.dumps(work.record), "site": json.dumps(work.site),
-            "not-planned": "\n".join(f"privacy-oci: {name}: not planned: {why}" for name, why in work.not_planned)}
+            "not-planned": work.why_not_planned()}
 
 
 def runner(labels: tuple[str, ...]) -> str | list[str]:

@@ -136,7 +136,7 @@ def child_pipeline(work: Work, settings: dict[str, str]) -> dict[str, Any]:
         # Its task_dep fetches the source first.
         job = _job(build_template, "build", [f"doit {build.task}"])
         # A report of its own, beside the others in the pages job.
-        job["variables"] = {"PRIVACY_OCI_REPORT": f"report/{build.task.replace(':', '-')}.json"}
+        job["variables"] = {"PRIVACY_OCI_REPORT": f"report/{build.report}.json"}
         if build.runners:
             job["tags"] = list(build.runners)
         jobs[build.task] = job
@@ -154,7 +154,7 @@ def child_pipeline(work: Work, settings: dict[str, str]) -> dict[str, Any]:
         jobs[name] = job
         index_jobs.append(name)
     if work.not_planned:
-        jobs[CANNOT_PLAN] = cannot_plan(dict(work.not_planned))
+        jobs[CANNOT_PLAN] = cannot_plan(work.why_not_planned())
     if not jobs and not work.record and not work.site:
         return NOTHING_TO_DO
     if work.record:
@@ -172,10 +172,9 @@ def child_pipeline(work: Work, settings: dict[str, str]) -> dict[str, Any]:
             "stages": stages, **jobs}
 
 
-def cannot_plan(reasons: dict[str, str]) -> dict[str, Any]:
-    """A light job that fails, saying why each service could not be planned.
-    The reasons reach the script as a variable, never as script text."""
-    text = "\n".join(f"privacy-oci: {name}: not planned: {reason}" for name, reason in reasons.items())
+def cannot_plan(text: str) -> dict[str, Any]:
+    """A light job that fails, saying ``text``: why each service could not
+    be planned. It reaches the script as a variable, never as script text."""
     # GitLab expands $NAME in a variable's value; $$ is a dollar sign.
     return {"stage": "record", "image": "alpine:3.20",
             "variables": {"GIT_STRATEGY": "none", "PRIVACY_OCI_NOT_PLANNED": text.replace("$", "$$")},
