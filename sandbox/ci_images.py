@@ -152,24 +152,17 @@ class CiImages:
         return sorted({line.split("FAIL", 1)[1].split("->")[-1].strip() for line in result.stdout.splitlines()
                        if line.lstrip().startswith("FAIL ")})
 
-    def jobs_started(self) -> list[tuple[str, str]]:
+    def jobs_started(self) -> list[tuple[str, ...]]:
         """(job, image folder) of every job script started, in order."""
-        if not self.jobs_log.exists():
-            return []
-        return [tuple(line.split("\t", 1)) for line in self.jobs_log.read_text().splitlines()]
+        return _pairs(self.jobs_log)
 
     def jobs_given(self, variable: str) -> list[str]:
         """The jobs, in order, that had ``variable`` (one of ``WATCHED``) set."""
-        if not self.given_log.exists():
-            return []
-        return [job for job, name in (line.split("\t", 1) for line in self.given_log.read_text().splitlines())
-                if name == variable]
+        return [job for job, name in _pairs(self.given_log) if name == variable]
 
-    def builder_calls(self) -> list[tuple[str, str]]:
+    def builder_calls(self) -> list[tuple[str, ...]]:
         """(program, arguments) of every docker or buildah call a job made."""
-        if not self.builder_log.exists():
-            return []
-        return [tuple(line.split("\t", 1)) for line in self.builder_log.read_text().splitlines()]
+        return _pairs(self.builder_log)
 
     def _known(self) -> dict:
         path = self.directory / "jobs.json"
@@ -188,6 +181,13 @@ class CiImages:
         else:
             target.unlink(missing_ok=True)
             target.symlink_to(_host(tool))
+
+
+def _pairs(log: Path) -> list[tuple[str, ...]]:
+    """The lines of one of the logs above, each split at its first tab."""
+    if not log.exists():
+        return []
+    return [tuple(line.split("\t", 1)) for line in log.read_text().splitlines()]
 
 
 def _host(tool: str) -> str:

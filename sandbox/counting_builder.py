@@ -34,24 +34,23 @@ def install(directory: Path, program: str = "buildah") -> tuple[Path, Path]:
     return wrapper, log
 
 
+def calls(log: Path) -> list[list[str]]:
+    """The arguments of every call logged, in order."""
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+
+
 def builds(log: Path) -> list[tuple[str, str]]:
     """(service, platform) of every ``buildah build`` logged, in order; the
     service is the name of the build context (the checked-out source)."""
-    if not log.exists():
-        return []
-    calls = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     return [(Path(args[-1]).name, args[args.index("--platform") + 1])
-            for args in calls if "build" in args and "--platform" in args]
+            for args in calls(log) if "build" in args and "--platform" in args]
 
 
 def checks(log: Path) -> list[tuple[str, str]]:
     """(service, platform) of every start check's container started, in
     order (companions left out)."""
-    if not log.exists():
-        return []
-    calls = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     started = []
-    for args in calls:
+    for args in calls(log):
         if "run" in args and "--name" in args:
             name = args[args.index("--name") + 1]
             if name.startswith(CHECK_CONTAINER) and "-companion" not in name:
@@ -63,7 +62,7 @@ def checks(log: Path) -> list[tuple[str, str]]:
 
 def containers_left(log: Path) -> list[str]:
     """Containers started and not removed, by name, from the podman log."""
-    calls = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
-    started = [args[args.index("--name") + 1] for args in calls if "run" in args and "--name" in args]
-    removed = {args[-1] for args in calls if "rm" in args}
+    logged = calls(log)
+    started = [args[args.index("--name") + 1] for args in logged if "run" in args and "--name" in args]
+    removed = {args[-1] for args in logged if "rm" in args}
     return [name for name in started if name not in removed]

@@ -146,8 +146,7 @@ class Project:
 
     def calls(self) -> list[list[str]]:
         """The arguments of every buildah call the runners made, in order."""
-        log = self.directory / counting_builder.LOGS["buildah"]
-        return [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+        return counting_builder.calls(self.directory / counting_builder.LOGS["buildah"])
 
     def builds(self) -> list[tuple[str, str]]:
         """(service, platform) of every build the runners made, in order."""
