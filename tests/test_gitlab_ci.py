@@ -64,9 +64,20 @@ def test_the_trigger_forwards_the_schedules_variables_and_build_jobs_fit_an_emul
     assert "services" not in jobs[".privacy-oci"] and jobs[".privacy-oci"]["image"].startswith("python:")
 
 
-@pytest.fixture(params=[False, True], ids=["job-token-in-url-rewrite", "job-token-in-credential-helper"])
-def project(request, tmp_path, base):
-    made = make_project(tmp_path, base, urls_without_tokens=request.param)
+def assert_pushed_with(project, tokens: list[str]) -> None:
+    """The record's pushes went out with ``tokens``, in order, whatever the
+    runner set up for git; reads went with the job's own credentials, never
+    with a token meant for pushing."""
+    pushes = [c.password for c in project.gitlab.git_credentials if c.service == "git-receive-pack"]
+    assert [token for token in dict.fromkeys(pushes)] == tokens
+    assert not any(c.password in tokens and c.service != "git-receive-pack" for c in project.gitlab.git_credentials)
+
+
+@pytest.fixture
+def project(tmp_path, base):
+    """The runner's job token in rewritten URLs (FF_GIT_URLS_WITHOUT_TOKENS
+    off, its default); ``one_project`` below has it in a credential helper."""
+    made = make_project(tmp_path, base, urls_without_tokens=False)
     yield made
     made.gitlab.close()
 
@@ -97,12 +108,7 @@ def test_a_scheduled_tick_publishes_through_light_jobs_and_builds_only_in_builde
     log = project.repo.remote_log()
     assert len(log) == 2 and "[skip ci]" in log[0]
     assert project.repo.push_options() == ["ci.skip"]
-    # The push went out with the project token, whatever the runner set up;
-    # reads went with the job token, which may read.
-    pushes = [c for c in project.gitlab.git_credentials if c.service == "git-receive-pack"]
-    assert pushes and all(c.password == project.gitlab.project_token for c in pushes)
-    assert not any(c.password == project.gitlab.project_token and c.service != "git-receive-pack"
-                   for c in project.gitlab.git_credentials)
+    assert_pushed_with(project, [project.gitlab.project_token])
     assert hub.tokens.credentials[hub_before:] == []
     # The push token, scoped to the record's environment, reached the
     # record job alone: not plan, the builds, the index jobs or pages.
@@ -128,7 +134,8 @@ def test_a_scheduled_tick_publishes_through_light_jobs_and_builds_only_in_builde
 
 @pytest.fixture
 def one_project(tmp_path, base):
-    made = make_project(tmp_path, base)
+    """The runner's job token in a credential helper (FF_GIT_URLS_WITHOUT_TOKENS on)."""
+    made = make_project(tmp_path, base, urls_without_tokens=True)
     yield made
     made.gitlab.close()
 
@@ -184,6 +191,9 @@ def test_a_published_but_unrecorded_service_gets_a_commit_job(one_project):
     assert one_project.started_since(before) == [("plan", LIGHT), ("commit-hash", LIGHT), ("pages", LIGHT)] * 3
     assert len(one_project.images.builder_calls()) == calls
     assert set(one_project.records()) == {"hello-web", "hello-cli"}
+    gitlab = one_project.gitlab
+    assert_pushed_with(one_project, ["glpat-expired", gitlab.reporter_token, gitlab.developer_token,
+                                     gitlab.project_token])
 
 
 def test_one_job_mode_publishes_in_a_single_builder_job(one_project):
