@@ -4,8 +4,11 @@ base image made from Debian's busybox-static, and real upstream git
 repositories with commits, branches and tags."""
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -19,3 +22,15 @@ def scripts_of_this_python_first_on_path() -> None:
     path = os.environ.get("PATH", "")
     if path.split(os.pathsep)[0] != scripts:
         os.environ["PATH"] = os.pathsep.join(filter(None, (scripts, path)))
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Holds an exclusive lock on ``path`` (created if missing): for the
+    caches in ~/.cache/privacy-oci that parallel test workers share."""
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import requests
 
+from . import locked
+
 ARCHITECTURES = ("amd64", "arm64")
 CREATED = "2026-01-01T00:00:00Z"
 APPLETS = ("sh", "cat", "echo", "uname", "mkdir", "cp", "ls", "sleep", "test", "true",
@@ -22,13 +24,15 @@ APPLETS = ("sh", "cat", "echo", "uname", "mkdir", "cp", "ls", "sleep", "test", "
 
 
 def busybox_deb(architecture: str, cache: Path) -> Path:
-    """Debian's busybox-static package for ``architecture`` (downloaded once)."""
+    """Debian's busybox-static package for ``architecture`` (downloaded once,
+    by one test worker while the others wait)."""
     cache.mkdir(parents=True, exist_ok=True)
-    found = sorted(cache.glob(f"busybox-static_*_{architecture}.deb"))
-    if not found:
-        subprocess.run(["apt-get", "download", f"busybox-static:{architecture}"],
-                       cwd=cache, check=True, capture_output=True)
+    with locked(cache / f"busybox-static-{architecture}.lock"):
         found = sorted(cache.glob(f"busybox-static_*_{architecture}.deb"))
+        if not found:
+            subprocess.run(["apt-get", "download", f"busybox-static:{architecture}"],
+                           cwd=cache, check=True, capture_output=True)
+            found = sorted(cache.glob(f"busybox-static_*_{architecture}.deb"))
     return found[-1]
 
 

@@ -11,14 +11,14 @@ fetches inside a root are kept beside it, so a second run downloads only the
 package lists. The roots reach deb.debian.org, as the images' apt does."""
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import subprocess
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
+
+from . import locked
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "privacy-oci" / "debian"
 MIRROR = "http://deb.debian.org/debian"
@@ -56,7 +56,7 @@ def image_tar(packages: tuple[str, ...] = ()) -> Path:
     name = "-".join(("bookworm-minbase", *packages))
     tar = CACHE / f"{name}.tar"
     CACHE.mkdir(parents=True, exist_ok=True)
-    with _locked(CACHE / f"{name}.lock"):
+    with locked(CACHE / f"{name}.lock"):
         if tar.exists() and time.time() - tar.stat().st_mtime < MAX_AGE_SECONDS:
             return tar
         if packages:
@@ -137,7 +137,7 @@ class Root:
         if not archive.is_dir():
             return
         source, target = (shared, archive) if into_root else (archive, shared)
-        with _locked(CACHE / "debs.lock"):
+        with locked(CACHE / "debs.lock"):
             for deb in source.glob("*.deb"):
                 if not (target / deb.name).exists():
                     try:
@@ -146,24 +146,15 @@ class Root:
                         shutil.copy2(deb, target / deb.name)
 
 
-@contextmanager
-def _locked(path: Path):
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _write_tar(root: Path, tar: Path) -> None:
     """``root`` as ``tar``, written under another name and renamed when whole;
     without the .deb files apt left (they live in the shared cache)."""
     for deb in (root / "var/cache/apt/archives").glob("*.deb"):
         shared = CACHE / "debs" / deb.name
         shared.parent.mkdir(parents=True, exist_ok=True)
-        if not shared.exists():
-            os.link(deb, shared)
+        with locked(CACHE / "debs.lock"):
+            if not shared.exists():
+                os.link(deb, shared)
         deb.unlink()
     partial = tar.with_suffix(".partial")
     _check(["tar", "-C", str(root), "--one-file-system", "-cf", str(partial), "."], "tar")
