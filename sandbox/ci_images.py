@@ -28,6 +28,8 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 
+from sandbox import locked
+
 # Programs every image here has (Debian's coreutils, Alpine's busybox and
 # Fedora's coreutils alike), besides the shell gitlab-ci-local runs.
 COMMON = ("sh", "bash", "cat", "echo", "env", "ls", "mkdir", "rm", "cp", "mv", "dirname", "basename", "id",
@@ -111,10 +113,13 @@ class CiImages:
                 "CI_IMAGES_WATCHED": " ".join(WATCHED)}
 
     def record_pipeline(self, preview: str) -> None:
-        """Remember each job's image from gitlab-ci-local's ``--preview``."""
+        """Remember each job's image from gitlab-ci-local's ``--preview``
+        (written whole, then renamed: parallel jobs read it)."""
         known = self._known()
         known.update(jobs_and_images(preview))
-        (self.directory / "jobs.json").write_text(json.dumps(known))
+        partial = self.directory / "jobs.json.partial"
+        partial.write_text(json.dumps(known))
+        partial.replace(self.directory / "jobs.json")
 
     def run(self, checkout: Path, variables: dict[str, str], project_variables: dict[str, str],
             env: dict[str, str], *args: str, scopes: dict[str, str] | None = None,
@@ -236,13 +241,15 @@ def _image_of(directory: Path, job: str, environ) -> str:
     in the child pipeline gitlab-ci-local is running (GCL_TRIGGERER)."""
     images = CiImages.__new__(CiImages)
     images.directory = directory
-    known = images._known()
-    if job not in known and environ.get("GCL_TRIGGERER"):
-        trigger = environ["GCL_TRIGGERER"].split(" -> ")[-1]
-        child = Path(".gitlab-ci-local", "includes", "triggers", f"{trigger}.yml")
-        images.record_pipeline(preview(Path(environ["CI_IMAGES_PIPELINE_DIR"]), "--file", str(child),
-                                       env=dict(environ)))
+    # A child pipeline's jobs start together: one of them reads its pipeline.
+    with locked(directory / "jobs.lock"):
         known = images._known()
+        if job not in known and environ.get("GCL_TRIGGERER"):
+            trigger = environ["GCL_TRIGGERER"].split(" -> ")[-1]
+            child = Path(".gitlab-ci-local", "includes", "triggers", f"{trigger}.yml")
+            images.record_pipeline(preview(Path(environ["CI_IMAGES_PIPELINE_DIR"]), "--file", str(child),
+                                           env=dict(environ)))
+            known = images._known()
     if job not in known:
         raise RuntimeError(f"no image known for job {job}")
     return known[job]
