@@ -34,10 +34,22 @@ REAL_PARTS = {"gitlab", "registry", "hub", "base", "client", "make_sandbox", "sa
 def pytest_collection_modifyitems(items):
     """The tiers: a test is real (``-m real``) when it uses a fixture of
     REAL_PARTS or says so itself (``pytest.mark.real``); every other test is
-    in the fast tier (``-m 'not real'``), in-process and quick."""
+    in the fast tier (``-m 'not real'``), in-process and quick.
+
+    The order: the long tests first, then the rest of the real tier, the
+    fast tier last, so that pytest-xdist's workers start on the long ones
+    together and the short ones fill the gaps at the end."""
     for item in items:
-        if REAL_PARTS & set(getattr(item, "fixturenames", ())):
+        if REAL_PARTS & set(getattr(item, "fixturenames", ())) or item.get_closest_marker("long"):
             item.add_marker(pytest.mark.real)
+    items.sort(key=lambda item: (not item.get_closest_marker("long"), not item.get_closest_marker("real")))
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: one worker more than the machine has cores; the real
+    tier's tests spend much of their time waiting (on servers, child
+    processes, a retry's backoff)."""
+    return (os.cpu_count() or 1) + 1
 
 
 def pytest_sessionstart(session):

@@ -43,7 +43,7 @@ def test_a_service_of_ones_own_does_not_trip_the_projects_tests(tmp_path):
     with (fork / "services.yml").open("a") as catalogue:
         catalogue.write("\n  my-front-end:\n    upstream: https://git.example.org/me/front-end\n"
                         "    branch: main\n    platforms: [linux/amd64]\n")
-    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
                              "tests/test_catalogue.py", "tests/test_dockerfiles.py",
                              "-k", "not a_service_of_ones_own"], cwd=fork, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:]

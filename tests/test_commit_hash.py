@@ -115,6 +115,7 @@ def test_the_real_record_keeps_the_files_marker_bom_crlf_and_final_comments(sand
     assert set(sandbox.records()) == {"hello-web", "hello-cli"}
 
 
+@pytest.mark.long
 def test_a_registry_gone_when_commit_hash_asks_fails_cleanly_and_records_nothing(make_sandbox, registry):
     """The registry stops answering once the indexes are out, as commit-hash
     asks it what is published: the run fails naming it, without a traceback,

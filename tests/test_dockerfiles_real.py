@@ -237,7 +237,7 @@ def needed(root: Root, program: str) -> list[str]:
     return [line.split("[", 1)[1].rstrip("]") for line in dynamic.splitlines() if "(NEEDED)" in line]
 
 
-@pytest.mark.real
+@pytest.mark.long
 @pytest.mark.parametrize("targetarch", ["amd64", "arm64"])
 def test_redlib_builds_boringssl_with_what_its_build_stage_installs(targetarch, tmp_path):
     text = read("redlib", "Dockerfile")

@@ -149,6 +149,7 @@ def project(tmp_path, base):
     made.github.close()
 
 
+@pytest.mark.long
 def test_a_scheduled_tick_publishes_to_the_owners_namespace_and_records_with_the_jobs_token(project, hub):
     hub_before = len(hub.tokens.credentials)
 
@@ -240,6 +241,7 @@ jobs:
 """
 
 
+@pytest.mark.long
 def test_a_failed_arm64_is_built_again_alone_on_its_runner(tmp_path, base):
     payloads = FlakyPayloads(failures=1)
     project = make_project(tmp_path, base, dockerfile=FLAKY_DOCKERFILE, build_args={"PAYLOAD_URL": payloads.url},
@@ -269,6 +271,7 @@ def test_a_failed_arm64_is_built_again_alone_on_its_runner(tmp_path, base):
         project.github.close()
 
 
+@pytest.mark.long
 def test_a_published_but_unrecorded_service_gets_a_record_job(project):
     """main is protected: GITHUB_TOKEN may not push past the rule; a token
     that may only read is refused; a user's token the rule lets push

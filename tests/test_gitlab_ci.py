@@ -82,6 +82,7 @@ def project(tmp_path, base):
     made.gitlab.close()
 
 
+@pytest.mark.long
 def test_a_scheduled_tick_publishes_through_light_jobs_and_builds_only_in_builder_jobs(project, hub):
     hub_before = len(hub.tokens.credentials)
 
@@ -140,6 +141,7 @@ def one_project(tmp_path, base):
     made.gitlab.close()
 
 
+@pytest.mark.long
 def test_the_child_pipeline_builds_with_the_schedules_builder_though_gitlab_passes_it_no_variables(one_project):
     """Where a project allows pipeline variables, the builder may be a
     schedule's: gitlab-ci-local, as GitLab without ``forward``, gives the
@@ -154,6 +156,7 @@ def test_the_child_pipeline_builds_with_the_schedules_builder_though_gitlab_pass
     assert [call for call in one_project.images.builder_calls() if call[0] == "docker"] == []
 
 
+@pytest.mark.long
 def test_a_published_but_unrecorded_service_gets_a_commit_job(one_project):
     """After a run whose record failed: only the record is pending.
     Failed with an expired token, then with one whose role may not push:
@@ -205,6 +208,7 @@ def test_one_job_mode_publishes_in_a_single_builder_job(one_project):
     assert set(one_project.records()) == {"hello-web", "hello-cli"}
 
 
+@pytest.mark.long
 def test_a_failed_arm64_is_built_again_alone_on_its_runner(tmp_path, base):
     payloads = FlakyPayloads(failures=1)
     project = make_project(tmp_path, base, dockerfile=FLAKY_DOCKERFILE, build_args={"PAYLOAD_URL": payloads.url},
