@@ -46,10 +46,12 @@ def pytest_collection_modifyitems(items):
 
 
 def pytest_xdist_auto_num_workers(config):
-    """``-n auto``: one worker more than the machine has cores; the real
-    tier's tests spend much of their time waiting (on servers, child
+    """``-n auto``: one worker more than this process may run on (a CI
+    job's container may see more of the host's cores than it gets); the
+    real tier's tests spend much of their time waiting (on servers, child
     processes, a retry's backoff)."""
-    return (os.cpu_count() or 1) + 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return cores + 1
 
 
 def pytest_sessionstart(session):
