@@ -149,13 +149,13 @@ class Root:
 def _write_tar(root: Path, tar: Path) -> None:
     """``root`` as ``tar``, written under another name and renamed when whole;
     without the .deb files apt left (they live in the shared cache)."""
-    for deb in (root / "var/cache/apt/archives").glob("*.deb"):
-        shared = CACHE / "debs" / deb.name
-        shared.parent.mkdir(parents=True, exist_ok=True)
-        with locked(CACHE / "debs.lock"):
+    (CACHE / "debs").mkdir(parents=True, exist_ok=True)
+    with locked(CACHE / "debs.lock"):
+        for deb in (root / "var/cache/apt/archives").glob("*.deb"):
+            shared = CACHE / "debs" / deb.name
             if not shared.exists():
                 os.link(deb, shared)
-        deb.unlink()
+            deb.unlink()
     partial = tar.with_suffix(".partial")
     _check(["tar", "-C", str(root), "--one-file-system", "-cf", str(partial), "."], "tar")
     partial.rename(tar)
