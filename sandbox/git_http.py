@@ -20,6 +20,11 @@ class GitCredential(NamedTuple):
     password: str
 
 
+def passwords(credentials: list[GitCredential], service: str) -> list[str]:
+    """The passwords ``service`` was shown, each once, in the order first shown."""
+    return list(dict.fromkeys(c.password for c in credentials if c.service == service))
+
+
 def git_service(path: str) -> str:
     """``git-upload-pack`` (fetch) or ``git-receive-pack`` (push) for a
     smart-HTTP request path: the ``service`` of ``info/refs`` or the last

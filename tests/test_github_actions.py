@@ -25,6 +25,7 @@ from sandbox.config_repo import PROJECT_ROOT
 from sandbox.demo import DEB_CACHE
 from sandbox.docker_hub import DockerHub
 from sandbox.flaky_server import FLAKY_DOCKERFILE, FlakyPayloads
+from sandbox.git_http import passwords
 from sandbox.github import GitHub
 from sandbox.github_project import ARM64_RUNNER, RUNNER_TAGS, make_project
 from sandbox.readback import index_platforms
@@ -118,11 +119,12 @@ def test_one_record_at_a_time():
 
 
 def test_the_push_token_reaches_the_record_step_alone():
+    document = workflow()
     given = [(name, step.get("name", step.get("run", step.get("uses"))))
-             for name, job in workflow()["jobs"].items() for step in job["steps"]
+             for name, job in document["jobs"].items() for step in job["steps"]
              if "secrets.PRIVACY_OCI_GIT_TOKEN" in str(step) or "secrets.PRIVACY_OCI_GIT_TOKEN" in str(job.get("env"))]
     assert [name for name, _ in given] == ["record"], given
-    assert "secrets.PRIVACY_OCI_GIT_TOKEN" not in str(workflow().get("env"))
+    assert "secrets.PRIVACY_OCI_GIT_TOKEN" not in str(document.get("env"))
 
 
 @pytest.mark.parametrize("value", ["${{ matrix.task }}", "${{ matrix.tasks }}", "${{ needs.plan.outputs.not-planned }}"])
@@ -167,8 +169,7 @@ def test_a_scheduled_tick_publishes_to_the_owners_namespace_and_records_with_the
     assert len(log) == 2 and "[skip ci]" in log[0]
     # The job's token went to the stand-in's registry and git remote only.
     assert hub.tokens.credentials[hub_before:] == []
-    pushes = [c for c in project.github.git_credentials if c.service == "git-receive-pack"]
-    assert pushes and all(c.password == project.github.job_token for c in pushes)
+    assert passwords(project.github.git_credentials, "git-receive-pack") == [project.github.job_token]
     # The site, deployed by the pages job.
     status = json.loads((project.directory / "pages" / "status.json").read_text())
     assert [(s["name"], s["state"]) for s in status["services"]] == [("hello-web", "current"), ("hello-cli", "current")]
@@ -180,8 +181,7 @@ def test_a_scheduled_tick_publishes_to_the_owners_namespace_and_records_with_the
     # Each job checked out main's tip with the job's token, as actions/checkout does.
     tips = re.findall(r"\] checkout \(stand-in\): ([0-9a-f]{40}) of .* on main$", first.log, re.MULTILINE)
     assert len(tips) == len(first.jobs) and len(set(tips)) == 1
-    fetches = [c for c in project.github.git_credentials if c.service == "git-upload-pack"]
-    assert fetches and all(c.password == project.github.job_token for c in fetches)
+    assert passwords(project.github.git_credentials, "git-upload-pack") == [project.github.job_token]
     calls = len(project.builds())
     assert calls == 3
 

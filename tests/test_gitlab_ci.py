@@ -21,6 +21,7 @@ from sandbox.config_repo import PROJECT_ROOT
 from sandbox.demo import DEB_CACHE
 from sandbox.docker_hub import DockerHub
 from sandbox.flaky_server import FLAKY_DOCKERFILE, FlakyPayloads
+from sandbox.git_http import passwords
 from sandbox.gitlab_project import make_project
 from sandbox.readback import index_platforms
 from tasks import site_memory
@@ -68,8 +69,7 @@ def assert_pushed_with(project, tokens: list[str]) -> None:
     """The record's pushes went out with ``tokens``, in order, whatever the
     runner set up for git; reads went with the job's own credentials, never
     with a token meant for pushing."""
-    pushes = [c.password for c in project.gitlab.git_credentials if c.service == "git-receive-pack"]
-    assert [token for token in dict.fromkeys(pushes)] == tokens
+    assert passwords(project.gitlab.git_credentials, "git-receive-pack") == tokens
     assert not any(c.password in tokens and c.service != "git-receive-pack" for c in project.gitlab.git_credentials)
 
 
