@@ -60,13 +60,15 @@ BASH_ENV = """\
 # The image's tools for a job's script (see sandbox/ci_images.py).
 if [ -z "${BASH_EXECUTION_STRING:-}" ] && [ -z "${JOB_IMAGE_BIN:-}" ] && [ -n "${CI_JOB_NAME:-}" ]; then
   __image=$("$CI_IMAGES_PYTHON" "$CI_IMAGES_HELPER" "$CI_IMAGES_DIR" "$CI_JOB_NAME") || exit 97
+  # What the job installs, in a folder of its own, before the image's own
+  # tools, which stay where every job of the image finds them (as
+  # /usr/local/bin/python3 in python:3.11-bookworm, which a venv links to).
   JOB_IMAGE_BIN=$(mktemp -d "$CI_IMAGES_DIR/job.XXXXXX")
-  cp -a "$CI_IMAGES_DIR/images/$__image/." "$JOB_IMAGE_BIN/"
   printf '%s\\t%s\\n' "$CI_JOB_NAME" "$__image" >> "$CI_IMAGES_DIR/jobs.log"
   for __name in $CI_IMAGES_WATCHED; do
     if [ -n "${!__name:-}" ]; then printf '%s\\t%s\\n' "$CI_JOB_NAME" "$__name" >> "$CI_IMAGES_DIR/given.log"; fi
   done
-  export JOB_IMAGE_BIN PATH="$JOB_IMAGE_BIN"
+  export JOB_IMAGE_BIN PATH="$JOB_IMAGE_BIN:$CI_IMAGES_DIR/images/$__image"
   # Each job on a runner of its own: a builder store no other job shares.
   if [ -n "${PRIVACY_OCI_BUILDAH_ROOT:-}" ]; then export PRIVACY_OCI_BUILDAH_ROOT="$JOB_IMAGE_BIN.store"; fi
 fi

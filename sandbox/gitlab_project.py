@@ -55,6 +55,12 @@ class Project:
         """A new job's checkout, credentials pointed at the job token."""
         self.jobs += 1
         self.job = runner.checkout(self.gitlab, self.directory / f"builds-{self.jobs}", self.urls_without_tokens)
+        # The runner's cache outlives a pipeline, as GitLab's does:
+        # gitlab-ci-local keeps it in its state folder, one per checkout.
+        cache = self.directory / "runner-cache"
+        cache.mkdir(exist_ok=True)
+        (self.job.path / ".gitlab-ci-local").mkdir()
+        (self.job.path / ".gitlab-ci-local" / "cache").symlink_to(cache)
         return self.job.path
 
     def schedule(self, *args: str, variables: dict | None = None, check: bool = True,

@@ -63,6 +63,13 @@ def test_the_trigger_forwards_the_schedules_variables_and_build_jobs_fit_an_emul
     for builder in ("buildx", "buildah"):
         assert jobs[f".privacy-oci-build-{builder}"]["timeout"] == "3h"
     assert "services" not in jobs[".privacy-oci"] and jobs[".privacy-oci"]["image"].startswith("python:")
+    # The light jobs keep their Python environment in the cache, the builder
+    # jobs (another image's Python, maybe on another architecture) not.
+    doit_state = {"key": "privacy-oci-doit-state", "paths": [".doit-cache/"]}
+    assert jobs[".privacy-oci"]["cache"] == [
+        doit_state, {"key": {"files": ["requirements/ci.txt"], "prefix": "privacy-oci-venv"}, "paths": [".venv/"]}]
+    for builder in ("buildx", "buildah"):
+        assert jobs[f".privacy-oci-build-{builder}"]["cache"] == [doit_state]
 
 
 def assert_pushed_with(project, tokens: list[str]) -> None:
@@ -71,6 +78,12 @@ def assert_pushed_with(project, tokens: list[str]) -> None:
     with a token meant for pushing."""
     assert passwords(project.gitlab.git_credentials, "git-receive-pack") == tokens
     assert not any(c.password in tokens and c.service != "git-receive-pack" for c in project.gitlab.git_credentials)
+
+
+def said_in(result, text: str) -> list[str]:
+    """The jobs whose log lines in gitlab-ci-local's output say ``text``, by name."""
+    return sorted({line.split(" > ", 1)[0].split("->")[-1].strip() for line in result.stdout.splitlines()
+                   if " > " in line and line.endswith(text)})
 
 
 @pytest.fixture
@@ -115,22 +128,23 @@ def test_a_scheduled_tick_publishes_through_light_jobs_and_builds_only_in_builde
     # record job alone: not plan, the builds, the index jobs or pages.
     assert project.images.jobs_given("PRIVACY_OCI_GIT_TOKEN") == ["commit-hash"]
 
-    before = len(project.images.jobs_started())
-    calls = len(project.images.builder_calls())
-    project.schedule()
-
-    assert project.started_since(before) == [("plan", LIGHT), ("nothing-to-do", NO_OP)]
-    assert len(project.images.builder_calls()) == calls
-    assert len(project.repo.remote_log()) == 2
+    # Each light job after the first took the Python environment from the
+    # runner's cache, which outlives the pipeline; the builder jobs made theirs.
+    assert said_in(first, "ci-prepare: the dependencies as the cache kept them") == [
+        "commit-hash", "pages", "push-manifest:hello-cli", "push-manifest:hello-web"]
 
     # A new version of the site (here: of what it is made from) brings the
-    # pages job alone, once.
+    # pages job alone, once; then nothing is pending.
     site_memory.remember(client, project.prefix, "another site")
     before = len(project.images.jobs_started())
-    project.schedule()
+    calls = len(project.images.builder_calls())
+    site = project.schedule()
     project.schedule()
     assert project.started_since(before) == [("plan", LIGHT), ("pages", LIGHT),
                                              ("plan", LIGHT), ("nothing-to-do", NO_OP)]
+    assert len(project.images.builder_calls()) == calls
+    assert len(project.repo.remote_log()) == 2
+    assert said_in(site, "ci-prepare: the dependencies as the cache kept them") == ["pages", "plan"]
 
 
 @pytest.fixture
