@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,8 @@ STAND_INS = {"actions/checkout": PROJECT_ROOT / "sandbox" / "actions" / "checkou
              "actions/upload-artifact": PROJECT_ROOT / "sandbox" / "actions" / "upload-artifact",
              "actions/download-artifact": PROJECT_ROOT / "sandbox" / "actions" / "download-artifact",
              "actions/upload-pages-artifact": PROJECT_ROOT / "sandbox" / "actions" / "upload-pages-artifact",
-             "actions/deploy-pages": PROJECT_ROOT / "sandbox" / "actions" / "deploy-pages"}
+             "actions/deploy-pages": PROJECT_ROOT / "sandbox" / "actions" / "deploy-pages",
+             "actions/cache": PROJECT_ROOT / "sandbox" / "actions" / "cache"}
 ARM64_RUNNER = "ubuntu-24.04-arm"
 RUNNER_TAGS = f"runner_tags:\n  github:\n    linux/arm64: [{ARM64_RUNNER}]\n"
 # Each job on a runner of its own: bash reads BASH_ENV before every step's
@@ -75,9 +77,11 @@ def name(job: str, what: str) -> str:
 
 
 def uses(workflow: Path) -> list[str]:
-    """Every ``owner/action@ref`` the workflow uses."""
+    """Every ``owner/repository@ref`` whose actions the workflow uses (of
+    ``actions/cache/restore@ref``, act fetches ``actions/cache@ref``)."""
     jobs = YAML(typ="safe").load(workflow.read_text())["jobs"]
-    return sorted({step["uses"] for job in jobs.values() for step in job["steps"] if "uses" in step})
+    return sorted({re.sub(r"^([^/]+/[^/@]+)[^@]*@", r"\1@", step["uses"])
+                   for job in jobs.values() for step in job["steps"] if "uses" in step})
 
 
 def runner_labels(workflow: Path, services_yml: str) -> set[str]:
@@ -223,6 +227,8 @@ def make_project(directory: Path, base: str, dockerfile: str = STAND_IN_DOCKERFI
         "BASH_ENV": str(runner_env),
         # GitHub's artifact service and Pages, for the artifact and Pages actions' stand-ins
         "PAGES_ARTIFACTS": str(directory / "artifacts"), "PAGES_SITE": str(directory / "pages"),
+        # GitHub's cache service, for the cache actions' stand-ins: it outlives a run
+        "ACTIONS_CACHE_STORE": str(directory / "actions-cache"),
         # the runner's buildah, daemonless, vfs as on a machine without overlay
         "PRIVACY_OCI_BUILDAH": str(wrapper), "STORAGE_DRIVER": "vfs",
         "PRIVACY_OCI_LOCAL_UPSTREAMS": "true",    # the stand-in upstreams are on this machine

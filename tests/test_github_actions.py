@@ -33,6 +33,9 @@ from tasks.engines import Build, Work
 from tasks.engines.github import outputs
 
 WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "privacy-oci.yml"
+# A job's log line when scripts/ci-prepare took the environment from the cache.
+# (act names a job <workflow>/<job's name>, -<n> after a matrix job's.)
+REUSED = r"^\[privacy-oci/([^\]]+?)(?:-\d)?\] ci-prepare: the dependencies as the cache kept them$"
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 
 
@@ -108,7 +111,24 @@ def test_the_plan_feeds_a_matrix_and_nothing_pending_runs_the_plan_alone():
     for name, job in jobs.items():
         if name != "plan":
             assert "needs.plan.outputs." in job["if"], name
-    assert set(jobs["plan"]["outputs"]) == {"builds", "indexes", "record", "site", "not-planned"}
+    assert set(jobs["plan"]["outputs"]) == {"builds", "indexes", "record", "site", "not-planned", "venv"}
+
+
+def test_only_the_plan_saves_the_environment_the_other_light_jobs_restore():
+    jobs = workflow()["jobs"]
+
+    def cache_steps(job: str) -> dict[str, dict]:
+        return {step["uses"].split("@")[0]: step for step in jobs[job]["steps"]
+                if step.get("uses", "").startswith("actions/cache")}
+
+    assert [job for job in jobs if "actions/cache/save" in cache_steps(job)] == ["plan"]
+    assert cache_steps("plan")["actions/cache/save"]["with"]["key"] == "${{ steps.venv.outputs.cache-primary-key }}"
+    assert jobs["plan"]["outputs"]["venv"] == "${{ steps.venv.outputs.cache-primary-key }}"
+    for job in ("index", "record", "pages"):
+        assert cache_steps(job)["actions/cache/restore"]["with"] == {"path": ".venv",
+                                                                     "key": "${{ needs.plan.outputs.venv }}"}
+    # another runner's machine, maybe of another architecture
+    assert cache_steps("build") == {}
 
 
 def test_one_record_at_a_time():
@@ -184,10 +204,15 @@ def test_a_scheduled_tick_publishes_to_the_owners_namespace_and_records_with_the
     assert passwords(project.github.git_credentials, "git-upload-pack") == [project.github.job_token]
     calls = len(project.builds())
     assert calls == 3
+    # Each light job after the plan took the Python environment the plan
+    # saved in GitHub's cache, which outlives the run; the build jobs made theirs.
+    assert sorted(re.findall(REUSED, first.log, re.MULTILINE)) == ["index hello-cli", "index hello-web", "pages",
+                                                                   "record"]
 
     # Nothing pending: the tick is the plan job alone.
     again = project.tick()
     assert again.jobs == ["plan"]
+    assert re.findall(REUSED, again.log, re.MULTILINE) == ["plan"]
     assert "Nothing is pending" in again.log or "nothing is pending" in again.log
     assert len(project.builds()) == calls and len(project.repo.remote_log()) == 2
 
@@ -321,7 +346,7 @@ def test_the_registrys_realm_grants_the_jobs_token_its_owners_namespace_only(tmp
 
 def test_the_matrices_read_only_what_the_plan_writes():
     """The workflow's matrix fields are the keys of the plan's outputs
-    (tasks.engines.github.outputs), and its plan outputs are those fan-out writes."""
+    (tasks.engines.github.outputs), and the plan step's outputs are those fan-out writes."""
     work = Work(builds=(Build("hello-web", "linux/arm64", "build:hello-web:arm64", ("ubuntu-24.04-arm",)),),
                 indexes=(("hello-web", ("build:hello-web:arm64",)),), record=True, site=True)
     written = outputs(work)
@@ -329,7 +354,7 @@ def test_the_matrices_read_only_what_the_plan_writes():
     for job, output in (("build", "builds"), ("index", "indexes")):
         used = set(re.findall(r"matrix\.([\w-]+)", json.dumps(jobs[job])))
         assert used <= set(json.loads(written[output])[0]), (job, used)
-    assert set(written) == set(jobs["plan"]["outputs"])
+    assert set(written) == {name for name, value in jobs["plan"]["outputs"].items() if "steps.plan." in value}
 
 
 @pytest.mark.real
