@@ -156,35 +156,32 @@ def one_project(tmp_path, base):
 
 
 @pytest.mark.long
-def test_the_child_pipeline_builds_with_the_schedules_builder_though_gitlab_passes_it_no_variables(one_project):
-    """Where a project allows pipeline variables, the builder may be a
-    schedule's: gitlab-ci-local, as GitLab without ``forward``, gives the
-    child none of them, so the plan writes its settings into it."""
+def test_a_published_but_unrecorded_service_gets_a_commit_job(one_project):
+    """After a run whose record failed: only the record is pending.
+    Failed with an expired token, then with one whose role may not push:
+    each time the message names the token and what it lacks.
+
+    This project allows pipeline variables, and its schedule chooses the
+    builder: gitlab-ci-local, as GitLab without ``forward``, gives the
+    child pipeline none of them, so the plan writes its settings into it."""
     one_project.pipeline_variables = True
     del one_project.project_variables["PRIVACY_OCI_BUILDER"]
-    one_project.schedule(variables={"PRIVACY_OCI_BUILDER": "buildah"})
+    schedule = {"PRIVACY_OCI_BUILDER": "buildah"}
+    one_project.project_variables["PRIVACY_OCI_GIT_TOKEN"] = "glpat-expired"
+    failed = one_project.schedule(variables=schedule, check=False)
+    assert failed.failed == ["commit-hash"]
     child = YAML(typ="safe").load((one_project.job.path / "report" / "child-pipeline.yml").read_text())
     assert child["variables"]["PRIVACY_OCI_BUILDER"] == "buildah"
     assert "PRIVACY_OCI_GIT_TOKEN" not in child["variables"]
     assert child["build:hello-web:arm64"]["extends"] == ".privacy-oci-build-buildah"
     assert [call for call in one_project.images.builder_calls() if call[0] == "docker"] == []
-
-
-@pytest.mark.long
-def test_a_published_but_unrecorded_service_gets_a_commit_job(one_project):
-    """After a run whose record failed: only the record is pending.
-    Failed with an expired token, then with one whose role may not push:
-    each time the message names the token and what it lacks."""
-    one_project.project_variables["PRIVACY_OCI_GIT_TOKEN"] = "glpat-expired"
-    failed = one_project.schedule(check=False)
-    assert failed.failed == ["commit-hash"]
     assert "the token in PRIVACY_OCI_GIT_TOKEN" in failed.stdout and "expired, revoked or wrong" in failed.stdout
     assert one_project.records() == {}
     before = len(one_project.images.jobs_started())
     calls = len(one_project.images.builder_calls())
 
     one_project.project_variables["PRIVACY_OCI_GIT_TOKEN"] = one_project.gitlab.reporter_token
-    forbidden = one_project.schedule(check=False)
+    forbidden = one_project.schedule(variables=schedule, check=False)
     assert forbidden.failed == ["commit-hash"]
     assert "the token in PRIVACY_OCI_GIT_TOKEN" in forbidden.stdout and "write_repository" in forbidden.stdout
     assert one_project.gitlab.reporter_token not in forbidden.stdout + forbidden.stderr
@@ -192,7 +189,7 @@ def test_a_published_but_unrecorded_service_gets_a_commit_job(one_project):
 
     # A Developer's token: main is protected, GitLab's pre-receive hook says no.
     one_project.project_variables["PRIVACY_OCI_GIT_TOKEN"] = one_project.gitlab.developer_token
-    protected = one_project.schedule(check=False)
+    protected = one_project.schedule(variables=schedule, check=False)
     assert protected.failed == ["commit-hash"]
     said = " ".join(protected.stdout.split())
     assert ('GitLab refused it: "GitLab: You are not allowed to push code to protected branches on this '
@@ -203,7 +200,7 @@ def test_a_published_but_unrecorded_service_gets_a_commit_job(one_project):
     assert one_project.records() == {}
 
     one_project.project_variables["PRIVACY_OCI_GIT_TOKEN"] = one_project.gitlab.project_token
-    one_project.schedule()
+    one_project.schedule(variables=schedule)
 
     assert one_project.started_since(before) == [("plan", LIGHT), ("commit-hash", LIGHT), ("pages", LIGHT)] * 3
     assert len(one_project.images.builder_calls()) == calls
