@@ -11,6 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+# What scripts/ci-prepare says when it takes the Python environment a CI
+# cache kept, as it is (the CI rehearsals and its own test look for it).
+CI_PREPARE_REUSED = "ci-prepare: the dependencies as the cache kept them"
+
 
 def scripts_of_this_python_first_on_path() -> None:
     """Puts the folder of the running Python's console scripts first on

@@ -1,6 +1,6 @@
 """scripts/ci-prepare, as a CI job runs it: the environment it makes, kept
-in GitLab's cache, is used again only where the same Python made it for the
-same requirements, from whatever folder the cache is restored to."""
+in GitLab's or GitHub's cache, is used again only where the same Python made
+it for the same requirements, from whatever folder the cache is restored to."""
 from __future__ import annotations
 
 import shutil
@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from sandbox import CI_PREPARE_REUSED as REUSED
 from sandbox.config_repo import PROJECT_ROOT
-
-REUSED = "ci-prepare: the dependencies as the cache kept them"
 
 
 def prepare(checkout: Path) -> subprocess.CompletedProcess:

@@ -21,6 +21,7 @@ import pytest
 import requests
 from ruamel.yaml import YAML
 
+from sandbox import CI_PREPARE_REUSED
 from sandbox.config_repo import PROJECT_ROOT
 from sandbox.demo import DEB_CACHE
 from sandbox.docker_hub import DockerHub
@@ -35,7 +36,7 @@ from tasks.engines.github import outputs
 WORKFLOW = PROJECT_ROOT / ".github" / "workflows" / "privacy-oci.yml"
 # A job's log line when scripts/ci-prepare took the environment from the cache.
 # (act names a job <workflow>/<job's name>, -<n> after a matrix job's.)
-REUSED = r"^\[privacy-oci/([^\]]+?)(?:-\d)?\] ci-prepare: the dependencies as the cache kept them$"
+REUSED = rf"^\[privacy-oci/([^\]]+?)(?:-\d)?\] {re.escape(CI_PREPARE_REUSED)}$"
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 
 

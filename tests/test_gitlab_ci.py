@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
+from sandbox import CI_PREPARE_REUSED
 from sandbox.ci_images import image_dir_name
 from sandbox.config_repo import PROJECT_ROOT
 from sandbox.demo import DEB_CACHE
@@ -130,7 +131,7 @@ def test_a_scheduled_tick_publishes_through_light_jobs_and_builds_only_in_builde
 
     # Each light job after the first took the Python environment from the
     # runner's cache, which outlives the pipeline; the builder jobs made theirs.
-    assert said_in(first, "ci-prepare: the dependencies as the cache kept them") == [
+    assert said_in(first, CI_PREPARE_REUSED) == [
         "commit-hash", "pages", "push-manifest:hello-cli", "push-manifest:hello-web"]
 
     # A new version of the site (here: of what it is made from) brings the
@@ -144,7 +145,7 @@ def test_a_scheduled_tick_publishes_through_light_jobs_and_builds_only_in_builde
                                              ("plan", LIGHT), ("nothing-to-do", NO_OP)]
     assert len(project.images.builder_calls()) == calls
     assert len(project.repo.remote_log()) == 2
-    assert said_in(site, "ci-prepare: the dependencies as the cache kept them") == ["pages", "plan"]
+    assert said_in(site, CI_PREPARE_REUSED) == ["pages", "plan"]
 
 
 @pytest.fixture
