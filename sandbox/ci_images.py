@@ -19,6 +19,7 @@ Which jobs were given a secret (``WATCHED``) is logged too, by name only.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -27,6 +28,7 @@ import sys
 from pathlib import Path
 
 from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
 
 from sandbox import locked
 
@@ -53,6 +55,8 @@ IMAGES = {
 PACKAGES = {"python3": ("python3",), "py3-pip": ("pip", "pip3"), "python3-pip": ("pip", "pip3"), "git": ("git",),
             "podman": ("podman",)}
 BUILDERS = ("docker", "buildah", "podman")
+# The folder of the previews read so far (pipeline_jobs).
+PREVIEWS = "CI_IMAGES_PREVIEWS"
 # Variables whose presence in each job is logged (the name, never the value).
 WATCHED = ("PRIVACY_OCI_GIT_TOKEN",)
 
@@ -112,13 +116,14 @@ class CiImages:
     def env(self) -> dict[str, str]:
         return {"BASH_ENV": str(self.bash_env), "CI_IMAGES_DIR": str(self.directory),
                 "CI_IMAGES_PYTHON": sys.executable, "CI_IMAGES_HELPER": str(Path(__file__).resolve()),
-                "CI_IMAGES_WATCHED": " ".join(WATCHED)}
+                "CI_IMAGES_WATCHED": " ".join(WATCHED),
+                **{name: os.environ[name] for name in (PREVIEWS,) if name in os.environ}}
 
-    def record_pipeline(self, preview: str) -> None:
-        """Remember each job's image from gitlab-ci-local's ``--preview``
-        (written whole, then renamed: parallel jobs read it)."""
+    def record_pipeline(self, jobs: dict[str, str]) -> None:
+        """Remember each job's image folder (``pipeline_jobs``), written
+        whole, then renamed: parallel jobs read it."""
         known = self._known()
-        known.update(jobs_and_images(preview))
+        known.update(jobs)
         partial = self.directory / "jobs.json.partial"
         partial.write_text(json.dumps(known))
         partial.replace(self.directory / "jobs.json")
@@ -144,7 +149,7 @@ class CiImages:
             {name: {"type": "variable", "values": {scopes.get(name, "*"): value}}
              for name, value in project_variables.items()}))
         options = [option for name, value in variables.items() for option in ("--variable", f"{name}={value}")]
-        self.record_pipeline(preview(checkout, *options, *args, env=env))
+        self.record_pipeline(pipeline_jobs(checkout, *options, *args, env=env))
         # Each job in a copy of its own, as each runner job has its clone.
         return subprocess.run(["gitlab-ci-local", "--force-shell-executor", "--shell-isolation", "--no-color",
                                *options, *args], cwd=checkout,
@@ -228,6 +233,53 @@ def jobs_and_images(preview: str) -> dict[str, str]:
     return jobs
 
 
+def pipeline_jobs(cwd: Path, *args: str, env: dict | None = None) -> dict[str, str]:
+    """``jobs_and_images`` of the pipeline gitlab-ci-local runs in ``cwd``
+    with ``args``. A preview costs a second or more of CPU and most tests
+    run the same pipeline files, so where ``$CI_IMAGES_PREVIEWS`` names a
+    folder (the test run's, shared by its workers) each is read once for
+    each text of the pipeline's files and options."""
+    folder = os.environ.get(PREVIEWS)
+    key = pipeline_key(cwd, args) if folder else None
+    memo = Path(folder, f"{key}.json") if folder and key else None
+    if memo and memo.exists():
+        return json.loads(memo.read_text())
+    jobs = jobs_and_images(preview(cwd, *args, env=env))
+    if memo:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        partial = memo.with_suffix(f".{os.getpid()}.partial")
+        partial.write_text(json.dumps(jobs))
+        partial.replace(memo)
+    return jobs
+
+
+def pipeline_key(cwd: Path, args: tuple[str, ...]) -> str | None:
+    """A digest of the options and of the text of the pipeline's file and
+    of each local file it includes; None where it includes anything else
+    (a remote or project include, whose text is not here to read)."""
+    digest = hashlib.sha256(json.dumps(args).encode())
+    pending = [args[args.index("--file") + 1] if "--file" in args else ".gitlab-ci.yml"]
+    read: set[str] = set()
+    while pending:
+        name = pending.pop().lstrip("/")
+        if name in read:
+            continue
+        read.add(name)
+        text = (cwd / name).read_bytes()
+        digest.update(name.encode() + b"\0" + hashlib.sha256(text).digest())
+        try:
+            document = YAML(typ="safe").load(text)
+        except YAMLError:   # GitLab's own tags (!reference): not memoized
+            return None
+        includes = document.get("include", []) if isinstance(document, dict) else []
+        for entry in includes if isinstance(includes, list) else [includes]:
+            local = entry if isinstance(entry, str) else entry.get("local") if isinstance(entry, dict) else None
+            if not isinstance(local, str) or "://" in local:
+                return None
+            pending.append(local)
+    return digest.hexdigest()
+
+
 def preview(cwd: Path, *args: str, env: dict | None = None) -> str:
     # gitlab-ci-local takes GCL_* variables for options of its own.
     env = {name: value for name, value in (env or os.environ).items() if not name.startswith("GCL_")}
@@ -249,8 +301,8 @@ def _image_of(directory: Path, job: str, environ) -> str:
         if job not in known and environ.get("GCL_TRIGGERER"):
             trigger = environ["GCL_TRIGGERER"].split(" -> ")[-1]
             child = Path(".gitlab-ci-local", "includes", "triggers", f"{trigger}.yml")
-            images.record_pipeline(preview(Path(environ["CI_IMAGES_PIPELINE_DIR"]), "--file", str(child),
-                                           env=dict(environ)))
+            images.record_pipeline(pipeline_jobs(Path(environ["CI_IMAGES_PIPELINE_DIR"]), "--file", str(child),
+                                                 env=dict(environ)))
             known = images._known()
     if job not in known:
         raise RuntimeError(f"no image known for job {job}")

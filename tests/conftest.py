@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-from sandbox import containers_conf, counting_builder, scripts_of_this_python_first_on_path
+from sandbox import ci_images, containers_conf, counting_builder, scripts_of_this_python_first_on_path
 from sandbox.config_repo import ConfigRepo
 from sandbox.demo import DEB_CACHE, STAND_IN_DOCKERFILE, stand_in_services
 from sandbox.docker_hub import DockerHub
@@ -61,6 +61,14 @@ def pytest_sessionstart(session):
     missing = [tool for tool in REQUIRED_TOOLS if not shutil.which(tool)]
     if missing:
         pytest.exit(f"missing {', '.join(missing)}: run scripts/bootstrap first", returncode=3)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def previews_read_once(tmp_path_factory):
+    """gitlab-ci-local's previews of a pipeline, kept for the run in a
+    folder its workers share (sandbox/ci_images.pipeline_jobs)."""
+    base = tmp_path_factory.getbasetemp()
+    os.environ[ci_images.PREVIEWS] = str((base.parent if "PYTEST_XDIST_WORKER" in os.environ else base) / "previews")
 
 
 @pytest.fixture(scope="session")
