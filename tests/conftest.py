@@ -65,9 +65,7 @@ def pytest_configure(config):
     if "TMPDIR" in os.environ or config.option.basetemp or not _is_tmpfs(MEMORY) \
             or shutil.disk_usage(MEMORY).free < MEMORY_NEEDED:
         return
-    # Short: podman refuses a run root longer than 50 characters, and the
-    # start check makes its run root in TMPDIR (tasks/runtimes/podman.py).
-    scratch = MEMORY / f"poci-{os.getuid()}"
+    scratch = MEMORY / f"privacy-oci-tests-{os.getuid()}"
     try:
         scratch.mkdir(mode=0o700, exist_ok=True)
     except OSError:

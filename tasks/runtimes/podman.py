@@ -17,6 +17,19 @@ if TYPE_CHECKING:
     from ..settings import Settings
 
 
+# podman refuses a run root longer than this many characters.
+RUN_ROOT_LIMIT = 50
+
+
+def run_root_of(root: Path, temporary: str) -> Path:
+    """podman's run root for the store ``root``: one per store, as its
+    database remembers it; in the temporary folder where it fits within
+    RUN_ROOT_LIMIT, else in /tmp."""
+    name = "privacy-oci-" + hashlib.sha256(str(root).encode()).hexdigest()[:12]
+    run_root = Path(temporary, name)
+    return run_root if len(str(run_root)) <= RUN_ROOT_LIMIT else Path("/tmp", name)
+
+
 class PodmanRuntime(Runtime):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -24,9 +37,7 @@ class PodmanRuntime(Runtime):
         self.store: list[str] = []
         if settings.buildah_root:
             root = Path(settings.buildah_root, "runtime")
-            # podman refuses a run root longer than 50 characters; one per
-            # store, as its database remembers it.
-            run_root = Path(tempfile.gettempdir(), "privacy-oci-" + hashlib.sha256(str(root).encode()).hexdigest()[:12])
+            run_root = run_root_of(root, tempfile.gettempdir())
             self.store = ["--root", str(root), "--runroot", str(run_root)]
             # Run state, like /run's: gone when the run is over (every
             # container of a check is removed when the check ends).
