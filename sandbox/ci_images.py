@@ -117,7 +117,7 @@ class CiImages:
         return {"BASH_ENV": str(self.bash_env), "CI_IMAGES_DIR": str(self.directory),
                 "CI_IMAGES_PYTHON": sys.executable, "CI_IMAGES_HELPER": str(Path(__file__).resolve()),
                 "CI_IMAGES_WATCHED": " ".join(WATCHED),
-                **{name: os.environ[name] for name in (PREVIEWS,) if name in os.environ}}
+                **({PREVIEWS: os.environ[PREVIEWS]} if PREVIEWS in os.environ else {})}
 
     def record_pipeline(self, jobs: dict[str, str]) -> None:
         """Remember each job's image folder (``pipeline_jobs``), written
